@@ -1,0 +1,208 @@
+//! Argon2id password-based key derivation with bounded parameters.
+//!
+//! Parameters come from files an attacker may control (vault headers, exports, backups), so
+//! [`Argon2Params::check_bounds`] rejects anything above a ceiling *before* a byte of memory is
+//! allocated: a hostile file gets a typed error in microseconds, never gigabytes of memory or
+//! minutes of work. [`Argon2Params::validate`] adds a floor: parameters weaker than every
+//! configuration OWASP recommends are refused when keyvault protects something with them.
+
+use argon2::{Argon2, Version};
+
+use crate::error::{CryptoError, Result};
+use crate::secret::SecretKey;
+
+/// Argon2id cost parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Argon2Params {
+    /// Memory in KiB (`m` in RFC 9106).
+    pub memory_kib: u32,
+    /// Passes over memory (`t`).
+    pub iterations: u32,
+    /// Lanes (`p`), computed in parallel.
+    pub lanes: u32,
+}
+
+/// Smallest salt keyvault generates or accepts for its own key derivations.
+pub const MIN_SALT_LEN: usize = 16;
+/// Largest salt accepted.
+pub const MAX_SALT_LEN: usize = 64;
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl Argon2Params {
+    /// keyvault's default: 64 MiB, 4 passes, 4 lanes. Well above OWASP's floor; about 100 ms on
+    /// one core pair (docs/PERFORMANCE.md).
+    pub const DEFAULT: Self = Argon2Params {
+        memory_kib: 64 * 1024,
+        iterations: 4,
+        lanes: 4,
+    };
+
+    /// Ceiling on memory: 1 GiB.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    /// Ceiling on passes.
+    pub const MAX_ITERATIONS: u32 = 16;
+    /// Ceiling on lanes.
+    pub const MAX_LANES: u32 = 16;
+
+    /// OWASP Password Storage Cheat Sheet's Argon2id configurations, as (memory KiB, passes), all
+    /// with one lane; each trades memory for passes at equal strength. Parameters at least as
+    /// strong as one of them in both memory and passes pass the floor.
+    pub const OWASP_MINIMUMS: [(u32, u32); 5] = [
+        (47_104, 1),
+        (19_456, 2),
+        (12_288, 3),
+        (9_216, 4),
+        (7_168, 5),
+    ];
+
+    /// Check the ceiling and Argon2's own structural rules (at least one pass and lane, at least
+    /// 8 KiB per lane). Cheap; call it on any parameters read from outside before deriving.
+    ///
+    /// # Errors
+    /// [`CryptoError::Argon2Parameter`] naming the parameter out of range.
+    pub fn check_bounds(&self) -> Result<()> {
+        check_range("lanes", self.lanes, 1, Self::MAX_LANES)?;
+        check_range("iterations", self.iterations, 1, Self::MAX_ITERATIONS)?;
+        check_range(
+            "memory_kib",
+            self.memory_kib,
+            self.lanes.saturating_mul(8),
+            Self::MAX_MEMORY_KIB,
+        )
+    }
+
+    /// [`check_bounds`](Self::check_bounds) plus the OWASP floor.
+    ///
+    /// # Errors
+    /// [`CryptoError::Argon2Parameter`] past the ceiling, [`CryptoError::Argon2TooWeak`] below
+    /// the floor.
+    pub fn validate(&self) -> Result<()> {
+        self.check_bounds()?;
+        let strong_enough = Self::OWASP_MINIMUMS
+            .iter()
+            .any(|&(memory, passes)| self.memory_kib >= memory && self.iterations >= passes);
+        if strong_enough {
+            Ok(())
+        } else {
+            Err(CryptoError::Argon2TooWeak {
+                memory_kib: self.memory_kib,
+                iterations: self.iterations,
+            })
+        }
+    }
+}
+
+fn check_range(parameter: &'static str, value: u32, min: u32, max: u32) -> Result<()> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(CryptoError::Argon2Parameter {
+            parameter,
+            value: value.into(),
+            min: min.into(),
+            max: max.into(),
+        })
+    }
+}
+
+/// Derive a 256-bit key from a password with Argon2id (RFC 9106, version 0x13).
+///
+/// `params` must pass [`Argon2Params::validate`] and `salt` must be 16–64 bytes (generate it with
+/// [`crate::random::bytes`]). Both checks run before any memory is allocated.
+///
+/// # Errors
+/// [`CryptoError::Argon2Parameter`], [`CryptoError::Argon2TooWeak`] or
+/// [`CryptoError::LengthOutOfRange`] for bad inputs; [`CryptoError::Argon2`] if the derivation
+/// itself fails (for example, memory cannot be allocated).
+pub fn derive_key(password: &[u8], salt: &[u8], params: &Argon2Params) -> Result<SecretKey> {
+    params.validate()?;
+    check_len("salt", salt.len(), MIN_SALT_LEN, MAX_SALT_LEN)?;
+    let mut result = Ok(());
+    let key = SecretKey::init_with_mut(|out| {
+        result = argon2id_raw(password, salt, &[], &[], params, out);
+    });
+    result.map(|()| key)
+}
+
+pub(crate) fn check_len(what: &'static str, actual: usize, min: usize, max: usize) -> Result<()> {
+    if (min..=max).contains(&actual) {
+        Ok(())
+    } else {
+        Err(CryptoError::LengthOutOfRange {
+            what,
+            min,
+            max,
+            actual,
+        })
+    }
+}
+
+/// Argon2id with RFC 9106's optional secret and associated data. Checks only the ceiling and the
+/// RFC's own minimums (salt ≥ 8 bytes, output ≥ 4 bytes); [`crate::hazmat::argon2id`] exposes it.
+pub(crate) fn argon2id_raw(
+    password: &[u8],
+    salt: &[u8],
+    secret: &[u8],
+    associated_data: &[u8],
+    params: &Argon2Params,
+    out: &mut [u8],
+) -> Result<()> {
+    params.check_bounds()?;
+    check_len("salt", salt.len(), argon2::MIN_SALT_LEN, 1024)?;
+    check_len(
+        "Argon2 output",
+        out.len(),
+        argon2::Params::MIN_OUTPUT_LEN,
+        1024,
+    )?;
+    check_len("Argon2 secret", secret.len(), 0, 64)?;
+    check_len(
+        "Argon2 associated data",
+        associated_data.len(),
+        0,
+        argon2::Params::MAX_DATA_LEN,
+    )?;
+    let data = argon2::AssociatedData::new(associated_data).map_err(argon2_error)?;
+    let argon2_params = argon2::ParamsBuilder::new()
+        .m_cost(params.memory_kib)
+        .t_cost(params.iterations)
+        .p_cost(params.lanes)
+        .output_len(out.len())
+        .data(data)
+        .build()
+        .map_err(argon2_error)?;
+    let argon2 = if secret.is_empty() {
+        Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, argon2_params)
+    } else {
+        Argon2::new_with_secret(
+            secret,
+            argon2::Algorithm::Argon2id,
+            Version::V0x13,
+            argon2_params,
+        )
+        .map_err(argon2_error)?
+    };
+    argon2
+        .hash_password_into(password, salt, out)
+        .map_err(argon2_error)
+}
+
+fn argon2_error(err: argon2::Error) -> CryptoError {
+    CryptoError::Argon2(match err {
+        argon2::Error::OutOfMemory => "out of memory",
+        argon2::Error::PwdTooLong => "password too long",
+        argon2::Error::SaltTooShort | argon2::Error::SaltTooLong => "salt length",
+        argon2::Error::OutputTooShort | argon2::Error::OutputTooLong => "output length",
+        argon2::Error::SecretTooLong => "secret too long",
+        argon2::Error::AdTooLong => "associated data too long",
+        argon2::Error::MemoryTooLittle | argon2::Error::MemoryTooMuch => "memory cost",
+        argon2::Error::ThreadsTooFew | argon2::Error::ThreadsTooMany => "lanes",
+        argon2::Error::TimeTooSmall => "passes",
+        _ => "rejected parameters",
+    })
+}
