@@ -223,12 +223,13 @@ impl AeadKey {
     /// [`CryptoError::Authentication`] for anything that does not authenticate, including input
     /// too short to hold a nonce and a tag.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        let nonce_len = self.algorithm.nonce_len();
-        if sealed.len() < self.algorithm.overhead() {
-            return Err(CryptoError::Authentication);
-        }
-        let (nonce, rest) = sealed.split_at(nonce_len);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+        let (nonce, rest) = sealed
+            .split_at_checked(self.algorithm.nonce_len())
+            .ok_or(CryptoError::Authentication)?;
+        let (ciphertext, tag) = rest
+            .split_at_checked(rest.len().saturating_sub(TAG_LEN))
+            .filter(|(_, tag)| tag.len() == TAG_LEN)
+            .ok_or(CryptoError::Authentication)?;
         let mut plaintext = Zeroizing::new(ciphertext.to_vec());
         self.open_detached_with_nonce(nonce, aad, &mut plaintext, tag)?;
         Ok(plaintext)

@@ -7,6 +7,7 @@
 //! configuration OWASP recommends are refused when keyvault protects something with them.
 
 use argon2::{Argon2, Version};
+use zeroize::Zeroizing;
 
 use crate::error::{CryptoError, Result};
 use crate::secret::SecretKey;
@@ -177,18 +178,29 @@ pub(crate) fn argon2id_raw(
         .build()
         .map_err(argon2_error)?;
     let argon2 = if secret.is_empty() {
-        Argon2::new(argon2::Algorithm::Argon2id, Version::V0x13, argon2_params)
+        Argon2::new(
+            argon2::Algorithm::Argon2id,
+            Version::V0x13,
+            argon2_params.clone(),
+        )
     } else {
         Argon2::new_with_secret(
             secret,
             argon2::Algorithm::Argon2id,
             Version::V0x13,
-            argon2_params,
+            argon2_params.clone(),
         )
         .map_err(argon2_error)?
     };
+    // Own the working memory so it can be wiped: argon2 frees its own allocation without
+    // zeroizing it, and the last blocks determine the derived key.
+    let mut blocks = Zeroizing::new(Vec::new());
+    blocks
+        .try_reserve_exact(argon2_params.block_count())
+        .map_err(|_| CryptoError::Argon2("out of memory"))?;
+    blocks.resize(argon2_params.block_count(), argon2::Block::default());
     argon2
-        .hash_password_into(password, salt, out)
+        .hash_password_into_with_memory(password, salt, out, blocks.as_mut_slice())
         .map_err(argon2_error)
 }
 
