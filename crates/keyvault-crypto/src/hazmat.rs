@@ -70,6 +70,8 @@ pub fn open_with_nonce(
     aad: &[u8],
     ciphertext_and_tag: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>> {
+    // Nonce first: a wrong nonce length is a typed error whatever the length of the rest.
+    crate::aead::check_nonce_len(key.algorithm(), nonce)?;
     let split = ciphertext_and_tag
         .len()
         .checked_sub(TAG_LEN)

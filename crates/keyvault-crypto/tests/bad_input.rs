@@ -73,6 +73,14 @@ fn wrong_nonce_lengths_are_typed_errors() {
                 hazmat::open_with_nonce(&key, &nonce, b"", &[0; 32]).unwrap_err(),
                 expected
             );
+            // Regression: with input shorter than a tag, the nonce error used to be masked as
+            // an authentication failure (Wycheproof's InvalidNonceSize cases have empty ct/tag).
+            for short in [&[][..], &[0; 15][..]] {
+                assert_eq!(
+                    hazmat::open_with_nonce(&key, &nonce, b"", short).unwrap_err(),
+                    expected
+                );
+            }
             let mut buf = *b"secret plaintext";
             assert_eq!(
                 hazmat::seal_in_place_detached(&key, &nonce, b"", &mut buf).unwrap_err(),
