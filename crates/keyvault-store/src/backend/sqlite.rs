@@ -1,0 +1,325 @@
+//! The file backend, keyvault's embedded default: one SQLite database file.
+//!
+//! SQLite gives what a key store needs without a home-made file format: atomic commits (a crash
+//! leaves the state before or after a transaction), durability (`synchronous=FULL` in WAL mode
+//! fsyncs the log on every commit), and safe use by several processes at once (file locks plus
+//! a busy timeout). `secure_delete` overwrites freed pages so removed records do not linger.
+//!
+//! The file is created with mode 0600, and a missing parent directory with 0700, at creation
+//! time; SQLite gives its `-wal` and `-shm` files the database file's permissions.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+
+use super::{Action, Backend, Batch, Record, check_expect, prefix_end};
+use crate::error::{Result, StoreError};
+
+/// `PRAGMA application_id` of a keyvault file: "kvlt".
+const APPLICATION_ID: i32 = 0x6B76_6C74;
+/// Version of the table layout below.
+const SCHEMA_VERSION: i32 = 1;
+/// How long a writer waits for another process's lock before giving up with `Busy`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Idle connections kept for reuse.
+const MAX_IDLE_CONNECTIONS: usize = 8;
+
+const SCHEMA: &str = "
+    CREATE TABLE kv_records (
+        key      BLOB PRIMARY KEY NOT NULL,
+        value    BLOB NOT NULL,
+        revision INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE kv_meta (
+        name  TEXT PRIMARY KEY NOT NULL,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    INSERT INTO kv_meta (name, value) VALUES ('sequence', 0);
+";
+
+/// Records in one SQLite file.
+///
+/// Connections are pooled, so threads read concurrently (WAL readers never block) while SQLite
+/// serialises writers across threads and processes.
+#[derive(Debug)]
+pub struct FileBackend {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl FileBackend {
+    /// Create a new, empty store at `path`. Fails if the file exists.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if `path` exists; I/O and database errors.
+    pub fn create(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        create_private_file(path)?;
+        let conn = connect(path)?;
+        let init = || -> rusqlite::Result<()> {
+            conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+            conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            conn.execute_batch(&format!("BEGIN IMMEDIATE; {SCHEMA} COMMIT;"))
+        };
+        if let Err(err) = init() {
+            // Leave nothing half-made behind.
+            drop(conn);
+            let _ = std::fs::remove_file(path);
+            return Err(db_error(path, err));
+        }
+        Ok(FileBackend {
+            path: path.to_path_buf(),
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// Open an existing store.
+    ///
+    /// # Errors
+    /// [`StoreError::NoVault`] if nothing is at `path`, [`StoreError::NotAVault`] for a file that
+    /// is not a keyvault store (including a foreign SQLite database), database errors otherwise.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(StoreError::NoVault(path.display().to_string()));
+        }
+        let conn = connect(path)?;
+        check_identity(path, &conn)?;
+        Ok(FileBackend {
+            path: path.to_path_buf(),
+            idle: Mutex::new(vec![conn]),
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's permission bits if group or others can access it (it should be 0600).
+    ///
+    /// # Errors
+    /// I/O errors reading the file's metadata.
+    pub fn insecure_permissions(&self) -> Result<Option<u32>> {
+        permissions_open_to_others(&self.path)
+    }
+
+    /// Run `f` on a pooled connection, returning the connection to the pool afterwards.
+    fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => connect(&self.path)?,
+        };
+        let result = f(&mut conn);
+        let mut idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
+        if idle.len() < MAX_IDLE_CONNECTIONS {
+            idle.push(conn);
+        }
+        result
+    }
+}
+
+impl Backend for FileBackend {
+    fn get(&self, key: &[u8]) -> Result<Option<Record>> {
+        self.with_connection(|conn| {
+            conn.prepare_cached("SELECT value, revision FROM kv_records WHERE key = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key], |row| {
+                        Ok(Record {
+                            key: key.to_vec(),
+                            value: row.get(0)?,
+                            revision: row.get(1)?,
+                        })
+                    })
+                    .optional()
+                })
+                .map_err(|err| db_error(&self.path, err))
+        })
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Record>> {
+        self.with_connection(|conn| {
+            let read_row = |row: &rusqlite::Row<'_>| {
+                Ok(Record {
+                    key: row.get(0)?,
+                    value: row.get(1)?,
+                    revision: row.get(2)?,
+                })
+            };
+            let rows = match prefix_end(prefix) {
+                Some(end) => conn
+                    .prepare_cached(
+                        "SELECT key, value, revision FROM kv_records \
+                         WHERE key >= ?1 AND key < ?2 ORDER BY key",
+                    )
+                    .and_then(|mut stmt| stmt.query_map(params![prefix, end], read_row)?.collect()),
+                None => conn
+                    .prepare_cached(
+                        "SELECT key, value, revision FROM kv_records WHERE key >= ?1 ORDER BY key",
+                    )
+                    .and_then(|mut stmt| stmt.query_map(params![prefix], read_row)?.collect()),
+            };
+            rows.map_err(|err| db_error(&self.path, err))
+        })
+    }
+
+    fn commit(&self, batch: &Batch) -> Result<u64> {
+        batch.validate()?;
+        self.with_connection(|conn| {
+            // IMMEDIATE takes the write lock up front, so two writers never both read and then
+            // fail to upgrade; the busy timeout makes the second wait its turn.
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|err| db_error(&self.path, err))?;
+            for write in batch.writes() {
+                let current: Option<u64> = tx
+                    .prepare_cached("SELECT revision FROM kv_records WHERE key = ?1")
+                    .and_then(|mut stmt| stmt.query_row(params![write.key], |row| row.get(0)).optional())
+                    .map_err(|err| db_error(&self.path, err))?;
+                check_expect(write.expect, current)?;
+            }
+            let sequence: u64 = tx
+                .query_row("SELECT value FROM kv_meta WHERE name = 'sequence'", [], |row| row.get(0))
+                .map_err(|err| db_error(&self.path, err))?;
+            let sequence = sequence.saturating_add(1);
+            for write in batch.writes() {
+                let applied = match &write.action {
+                    Action::Put(value) => tx
+                        .prepare_cached(
+                            "INSERT INTO kv_records (key, value, revision) VALUES (?1, ?2, ?3) \
+                             ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision",
+                        )
+                        .and_then(|mut stmt| stmt.execute(params![write.key, value, sequence])),
+                    Action::Delete => tx
+                        .prepare_cached("DELETE FROM kv_records WHERE key = ?1")
+                        .and_then(|mut stmt| stmt.execute(params![write.key])),
+                    Action::Check => Ok(0),
+                };
+                applied.map_err(|err| db_error(&self.path, err))?;
+            }
+            tx.execute("UPDATE kv_meta SET value = ?1 WHERE name = 'sequence'", params![sequence])
+                .map_err(|err| db_error(&self.path, err))?;
+            tx.commit().map_err(|err| db_error(&self.path, err))?;
+            Ok(sequence)
+        })
+    }
+
+    fn sequence(&self) -> Result<u64> {
+        self.with_connection(|conn| {
+            conn.prepare_cached("SELECT value FROM kv_meta WHERE name = 'sequence'")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+                .map_err(|err| db_error(&self.path, err))
+        })
+    }
+}
+
+/// Open a connection with keyvault's settings. Never creates the file (creation is explicit).
+fn connect(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags).map_err(|err| db_error(path, err))?;
+    let configure = || -> rusqlite::Result<()> {
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "secure_delete", "ON")?;
+        conn.pragma_update(None, "trusted_schema", "OFF")?;
+        Ok(())
+    };
+    configure().map_err(|err| db_error(path, err))?;
+    Ok(conn)
+}
+
+/// Refuse files that are SQLite databases but not ours.
+fn check_identity(path: &Path, conn: &Connection) -> Result<()> {
+    let read = || -> rusqlite::Result<(i32, i32)> {
+        Ok((
+            conn.pragma_query_value(None, "application_id", |row| row.get(0))?,
+            conn.pragma_query_value(None, "user_version", |row| row.get(0))?,
+        ))
+    };
+    let (application_id, schema) = read().map_err(|err| db_error(path, err))?;
+    let not_a_vault = |reason: String| StoreError::NotAVault {
+        path: path.display().to_string(),
+        reason,
+    };
+    if application_id != APPLICATION_ID {
+        return Err(not_a_vault(format!(
+            "it is an SQLite database of another application (application_id {application_id:#x})"
+        )));
+    }
+    if schema != SCHEMA_VERSION {
+        return Err(not_a_vault(format!(
+            "its storage schema {schema} is not the supported {SCHEMA_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
+fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy,
+        Some(ErrorCode::NotADatabase) => StoreError::NotAVault {
+            path: path.display().to_string(),
+            reason: "it is not an SQLite database".to_owned(),
+        },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(err.to_string()),
+        _ => StoreError::Database(err.to_string()),
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Create `path` as an empty file readable only by its owner, creating a missing parent
+/// directory readable only by its owner. Permissions are set at creation, never afterwards.
+fn create_private_file(path: &Path) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        options.mode(0o600);
+        dirs.mode(0o700);
+    }
+    if let Some(parent) = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        dirs.create(parent).map_err(io_error(parent))?;
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(StoreError::AlreadyExists(path.display().to_string()))
+        }
+        Err(err) => Err(io_error(path)(err)),
+    }
+}
+
+#[cfg(unix)]
+fn permissions_open_to_others(path: &Path) -> Result<Option<u32>> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(io_error(path))?
+        .permissions()
+        .mode()
+        & 0o777;
+    Ok((mode & 0o077 != 0).then_some(mode))
+}
+
+#[cfg(not(unix))]
+fn permissions_open_to_others(_path: &Path) -> Result<Option<u32>> {
+    Ok(None)
+}
