@@ -370,7 +370,7 @@ fn sealed_len(header: &EnvelopeHeader, plaintext: &[u8]) -> usize {
 /// Sealing under a caller-chosen nonce: for known-answer tests and golden files only.
 ///
 /// Reusing a nonce under one key destroys confidentiality and integrity for every message that
-/// shares it (see [`keyvault_crypto::hazmat`]). Production code calls [`seal`](super::seal),
+/// shares it (see [`keyvault_crypto::hazmat`]). Production code calls [`seal`],
 /// which draws a fresh random nonce every time.
 pub mod hazmat {
     use keyvault_crypto::AeadKey;
