@@ -1,5 +1,5 @@
 //! Fixtures shared by the integration tests.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use keyvault_core::{KeyAlgorithm, KeyId, KeyMetadata, KeyName, Timestamp};
 
@@ -46,13 +46,13 @@ impl Rng {
 
     /// Uniform in `0..n` (n > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
+        usize::try_from(self.next_u64() % n as u64).unwrap()
     }
 
     pub fn bytes<const N: usize>(&mut self) -> [u8; N] {
         let mut out = [0u8; N];
         for byte in &mut out {
-            *byte = self.next_u64() as u8;
+            *byte = self.next_u64().to_le_bytes()[0];
         }
         out
     }
