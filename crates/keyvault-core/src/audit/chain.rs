@@ -206,14 +206,14 @@ impl fmt::Display for ChainBreak {
                 found_count,
             } => write!(
                 f,
-                "the log ends after {found_count} records but the head counts {expected_count}: truncated"
+                "{at} is missing: the log ends after {found_count} records but the head counts {expected_count}: truncated"
             ),
             ChainProblem::Unanchored {
                 expected_count,
                 found_count,
             } => write!(
                 f,
-                "the log has {found_count} records but the head counts {expected_count}: records were appended outside the vault"
+                "{at} is past the head: the log has {found_count} records but the head counts {expected_count}: records were appended outside the vault"
             ),
             ChainProblem::HeadMismatch => {
                 f.write_str("the last MAC is not the anchored head's: this is another log")
