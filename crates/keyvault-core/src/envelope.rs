@@ -181,6 +181,8 @@ impl EnvelopeHeader {
 pub struct Envelope<'a> {
     header: EnvelopeHeader,
     header_bytes: &'a [u8],
+    /// `nonce || ciphertext || tag`, the layout [`AeadKey::open`] takes.
+    sealed: &'a [u8],
     nonce: &'a [u8],
     ciphertext: &'a [u8],
     tag: &'a [u8],
@@ -215,6 +217,7 @@ impl<'a> Envelope<'a> {
         Ok(Envelope {
             header,
             header_bytes,
+            sealed: body,
             nonce,
             ciphertext,
             tag,
@@ -254,15 +257,7 @@ impl<'a> Envelope<'a> {
     pub fn open(&self, key: &AeadKey, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         check_algorithm(key, self.header.algorithm)?;
         let associated = associated_data(self.header_bytes, aad);
-        let mut plaintext = Zeroizing::new(self.ciphertext.to_vec());
-        keyvault_crypto::hazmat::open_in_place_detached(
-            key,
-            self.nonce,
-            &associated,
-            &mut plaintext,
-            self.tag,
-        )?;
-        Ok(plaintext)
+        Ok(key.open(self.sealed, &associated)?)
     }
 }
 

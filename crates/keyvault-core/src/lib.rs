@@ -32,9 +32,7 @@
 //!
 //! // The store asks once per use, with its durable counters and the time it read.
 //! let version = authorize(&key, &UsageCounters::default(), KeyOperation::Encrypt, None, now)
-//!     .map_err(|denial| keyvault_core::Error::Denied {
-//!         key: key.id(), operation: KeyOperation::Encrypt, version: None, denial,
-//!     })?;
+//!     .map_err(|denial| denial.for_key(key.id(), KeyOperation::Encrypt, None))?;
 //!
 //! let material = AeadKey::new(keyvault_crypto::Algorithm::default(), &SecretKey::generate()?)?;
 //! let header = envelope::EnvelopeHeader {

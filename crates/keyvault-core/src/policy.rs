@@ -10,7 +10,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::algorithm::KeyAlgorithm;
-use crate::ids::KeyVersion;
+use crate::error::Error;
+use crate::ids::{KeyId, KeyVersion};
 use crate::lifecycle::{StateKind, VersionState};
 use crate::metadata::KeyMetadata;
 use crate::rotation::{AES_GCM_MAX_ENCRYPTIONS, RotationTriggers};
@@ -323,6 +324,24 @@ impl Denial {
             Denial::VersionUnusable { .. } => "version_unusable",
             Denial::BelowMinDecryptionVersion { .. } => "below_min_decryption_version",
             Denial::AesGcmLimitReached { .. } => "aes_gcm_limit_reached",
+        }
+    }
+}
+
+impl Denial {
+    /// This denial as an [`Error`] naming the key, the operation and the version asked for.
+    #[must_use]
+    pub fn for_key(
+        self,
+        key: KeyId,
+        operation: KeyOperation,
+        version: Option<KeyVersion>,
+    ) -> Error {
+        Error::Denied {
+            key,
+            operation,
+            version,
+            denial: self,
         }
     }
 }
