@@ -592,6 +592,29 @@ mod tests {
     }
 
     #[test]
+    fn every_state_survives_serde_and_tombstones_are_checked() {
+        let now = Timestamp::from_unix_secs(1000);
+        let until = now.saturating_add(crate::lifecycle::MIN_DELETION_WINDOW);
+        let mut meta = key();
+        meta.transition(Transition::Revoke, now).unwrap();
+        meta.transition(Transition::ScheduleDeletion { until }, now)
+            .unwrap();
+        let json = serde_json::to_string(&meta).unwrap();
+        assert!(json.contains(r#""state":"pending_deletion""#), "{json}");
+        assert_eq!(serde_json::from_str::<KeyMetadata>(&json).unwrap(), meta);
+
+        meta.transition(Transition::Destroy, until).unwrap();
+        let json = serde_json::to_string(&meta).unwrap();
+        assert_eq!(serde_json::from_str::<KeyMetadata>(&json).unwrap(), meta);
+        // A tombstone claiming a version with live material is refused.
+        let version_entry = r#""state":"destroyed","created_at""#;
+        assert!(json.contains(version_entry), "{json}");
+        let forged = json.replacen(version_entry, r#""state":"enabled","created_at""#, 1);
+        let err = serde_json::from_str::<KeyMetadata>(&forged).unwrap_err();
+        assert!(err.to_string().contains("only destroyed versions"), "{err}");
+    }
+
+    #[test]
     fn labels_and_descriptions_are_checked() {
         let mut meta = key();
         let now = Timestamp::from_unix_secs(2000);
