@@ -123,6 +123,10 @@ audit_operations! {
     Restore = 33, "restore";
     /// Verify the audit log.
     VerifyAudit = 34, "verify_audit";
+    /// Re-encrypt a ciphertext under the key's current version without releasing plaintext.
+    Rewrap = 35, "rewrap";
+    /// Generate a data key and return it with its wrapped form.
+    GenerateDataKey = 36, "generate_data_key";
 }
 
 impl fmt::Display for AuditOperation {
