@@ -49,6 +49,12 @@ impl SecretKey {
         )))
     }
 
+    /// A key copied from a 32-byte array. The caller remains responsible for wiping its own copy.
+    #[must_use]
+    pub fn from_array(bytes: &[u8; KEY_LEN]) -> Self {
+        SecretKey::init_with_mut(|key| key.copy_from_slice(bytes))
+    }
+
     /// Build a key in place, so the bytes never exist outside the zeroizing box.
     pub(crate) fn init_with_mut(fill: impl FnOnce(&mut [u8; KEY_LEN])) -> Self {
         SecretKey(SecretBox::init_with_mut(fill))

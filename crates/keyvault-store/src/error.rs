@@ -1,5 +1,6 @@
 //! The one error type of keyvault-store.
 
+use keyvault_core::ErrorKind;
 use keyvault_crypto::CryptoError;
 
 /// Everything that can go wrong in keyvault-store.
@@ -62,6 +63,34 @@ pub enum StoreError {
     #[error("internal lock poisoned")]
     Poisoned,
 
+    /// No keyslot of the vault opens with the password given.
+    #[error("wrong password: no keyslot of this vault opens with it")]
+    WrongPassword,
+
+    /// Sealed data failed to authenticate: the file was modified, a record was moved between
+    /// places or vaults, or data was truncated.
+    #[error("integrity check failed: {what} has been tampered with or damaged")]
+    Tampered {
+        /// What failed (never secret).
+        what: String,
+    },
+
+    /// The vault is locked: its keys were wiped by [`crate::Vault::lock`].
+    #[error("the vault is locked")]
+    Locked,
+
+    /// No key with this name or id exists.
+    #[error("no key {0}")]
+    KeyNotFound(String),
+
+    /// A key with this name already exists.
+    #[error("a key named {0} already exists")]
+    NameTaken(String),
+
+    /// A rule of the key domain refused the request (lifecycle, policy, validation).
+    #[error(transparent)]
+    Core(#[from] keyvault_core::Error),
+
     /// A cryptographic operation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -71,7 +100,37 @@ impl StoreError {
     /// Whether retrying the same operation later may succeed.
     #[must_use]
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StoreError::Conflict { .. } | StoreError::Busy)
+        match self {
+            StoreError::Conflict { .. } | StoreError::Busy => true,
+            StoreError::Core(err) => err.is_retryable(),
+            _ => false,
+        }
+    }
+
+    /// The error's stable category (shared with keyvault-core), for exit codes and callers.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Core(err) => err.kind(),
+            StoreError::Conflict { .. }
+            | StoreError::NameTaken(_)
+            | StoreError::AlreadyExists(_) => ErrorKind::Conflict,
+            StoreError::InvalidBatch(_) => ErrorKind::InvalidInput,
+            StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
+            StoreError::WrongPassword | StoreError::NotAVault { .. } => ErrorKind::Authentication,
+            StoreError::Crypto(CryptoError::Authentication) => ErrorKind::Authentication,
+            StoreError::Tampered { .. } | StoreError::Corrupt(_) => ErrorKind::Integrity,
+            StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
+            StoreError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
+            StoreError::Crypto(_) => ErrorKind::InvalidInput,
+            StoreError::Io { .. } | StoreError::Database(_) | StoreError::Poisoned => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    pub(crate) fn tampered(what: impl Into<String>) -> Self {
+        StoreError::Tampered { what: what.into() }
     }
 }
 

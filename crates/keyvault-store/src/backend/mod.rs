@@ -205,6 +205,10 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn sequence(&self) -> Result<u64>;
+
+    /// Best effort: make deleted or overwritten data unrecoverable from the backend's own logs
+    /// and free lists (called after key material is destroyed). The default does nothing.
+    fn compact(&self) {}
 }
 
 #[cfg(test)]

@@ -1,0 +1,92 @@
+//! What the vault stores inside the barrier.
+
+use std::collections::BTreeMap;
+
+use keyvault_core::{ChainHead, KeyId, KeyMetadata};
+use keyvault_crypto::{KEY_LEN, SecretKey, random};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// One key: its metadata and the material of every version not yet destroyed.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct KeyRecord {
+    pub(crate) metadata: KeyMetadata,
+    /// Version number → 32 secret bytes. A destroyed version's entry is removed.
+    pub(crate) material: BTreeMap<u32, Material>,
+}
+
+impl std::fmt::Debug for KeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyRecord")
+            .field("metadata", &self.metadata)
+            .field(
+                "versions_with_material",
+                &self.material.keys().collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl KeyRecord {
+    /// A generous size for the record's JSON, so the encoding buffer never reallocates (which
+    /// would leave copies of key material in freed memory).
+    pub(crate) fn encoded_size_hint(&self) -> usize {
+        16 * 1024 + 160 * self.material.len() + 200 * self.metadata.versions().len()
+    }
+
+    /// Drop the material of versions the metadata says are destroyed.
+    pub(crate) fn forget_destroyed(&mut self) {
+        let keep: Vec<u32> = self
+            .metadata
+            .versions()
+            .iter()
+            .filter(|info| info.state != keyvault_core::VersionState::Destroyed)
+            .map(|info| info.version.get())
+            .collect();
+        if !self.metadata.state().has_material() {
+            self.material.clear();
+        }
+        self.material.retain(|version, _| keep.contains(version));
+    }
+}
+
+/// 32 bytes of key material: zeroized on drop, never printed.
+#[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Material([u8; KEY_LEN]);
+
+impl Material {
+    pub(crate) fn generate() -> keyvault_crypto::Result<Self> {
+        Ok(Material(random::bytes::<KEY_LEN>()?))
+    }
+
+    pub(crate) fn to_secret(&self) -> SecretKey {
+        SecretKey::from_array(&self.0)
+    }
+}
+
+/// Durable usage counters of one key: how much has been *reserved* across every process.
+/// A process spends its reservation in memory; a crash loses only what it had not spent, so
+/// these numbers never undercount.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CounterRecord {
+    pub(crate) key_id: Option<KeyId>,
+    /// Operations reserved, all kinds, all versions.
+    pub(crate) operations: u64,
+    /// The version `version_uses` counts for.
+    pub(crate) version: u32,
+    /// Protect-new-data operations reserved with `version`.
+    pub(crate) version_uses: u64,
+}
+
+/// Vault-wide metadata.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct VaultMeta {
+    /// The audit chain's anchor: count and last MAC.
+    pub(crate) audit_head: ChainHead,
+}
+
+/// The name index: which key a name belongs to.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct NameEntry {
+    pub(crate) key_id: KeyId,
+}

@@ -1,0 +1,209 @@
+//! The vault's audit log: buffering usage events, committing them into the chain, reading the
+//! log back and verifying it.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use keyvault_core::audit::{AuditOperation, verify_log};
+use keyvault_core::{AuditRecord, KeyId, Outcome, Timestamp};
+
+use super::{AuditCommit, MAX_ATTEMPTS, Vault};
+use crate::backend::{Backend, Batch};
+use crate::barrier::Table;
+use crate::error::{Result, StoreError};
+
+/// Usage events waiting to be committed.
+pub(crate) struct AuditBuffer {
+    mode: AuditCommit,
+    pending: Mutex<Pending>,
+    /// Held while committing, so flushes happen one at a time and in order.
+    flushing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Pending {
+    events: Vec<keyvault_core::AuditEvent>,
+    oldest: Option<Instant>,
+}
+
+impl AuditBuffer {
+    pub(crate) fn new(mode: AuditCommit) -> Self {
+        AuditBuffer {
+            mode,
+            pending: Mutex::new(Pending::default()),
+            flushing: Mutex::new(()),
+        }
+    }
+}
+
+/// Which audit records to read back. Every field that is set must match.
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Events about this key.
+    pub key: Option<KeyId>,
+    /// Events of this operation.
+    pub operation: Option<AuditOperation>,
+    /// Events with this outcome kind: `"ok"`, `"denied"` or `"error"`.
+    pub outcome: Option<String>,
+    /// Events at or after this time.
+    pub since: Option<Timestamp>,
+    /// Events before this time.
+    pub until: Option<Timestamp>,
+}
+
+impl AuditFilter {
+    fn matches(&self, record: &AuditRecord) -> bool {
+        let event = &record.event;
+        let outcome = match event.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Denied { .. } => "denied",
+            Outcome::Error { .. } => "error",
+        };
+        self.key.is_none_or(|key| event.key_id == Some(key))
+            && self.operation.is_none_or(|op| event.operation == op)
+            && self
+                .outcome
+                .as_deref()
+                .is_none_or(|wanted| wanted == outcome)
+            && self.since.is_none_or(|since| event.time >= since)
+            && self.until.is_none_or(|until| event.time < until)
+    }
+}
+
+/// The result of a successful [`Vault::verify_audit`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Records checked.
+    pub records: u64,
+}
+
+impl<B: Backend> Vault<B> {
+    /// Queue a usage event; commit it now or with others, as [`AuditCommit`] says.
+    pub(crate) fn audit_usage(&self, event: keyvault_core::AuditEvent) -> Result<()> {
+        let due = {
+            let mut pending = self
+                .audit
+                .pending
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?;
+            pending.oldest.get_or_insert_with(Instant::now);
+            pending.events.push(event);
+            match self.audit.mode {
+                AuditCommit::Synchronous => true,
+                AuditCommit::Grouped {
+                    max_events,
+                    max_delay,
+                } => {
+                    pending.events.len() >= max_events
+                        || pending
+                            .oldest
+                            .is_some_and(|oldest| oldest.elapsed() >= max_delay)
+                }
+            }
+        };
+        if due { self.flush_audit() } else { Ok(()) }
+    }
+
+    /// Commit every buffered usage event now.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if the vault is locked with events still buffered; storage
+    /// errors (the events stay buffered for the next attempt).
+    pub fn flush_audit(&self) -> Result<()> {
+        let _turn = self
+            .audit
+            .flushing
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        let events = {
+            let mut pending = self
+                .audit
+                .pending
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?;
+            pending.oldest = None;
+            std::mem::take(&mut pending.events)
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        let result = self.commit_events(&events);
+        if result.is_err() {
+            // Put them back in front of anything queued meanwhile, so order is kept.
+            let mut pending = self
+                .audit
+                .pending
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?;
+            let later = std::mem::replace(&mut pending.events, events);
+            pending.events.extend(later);
+            pending.oldest.get_or_insert_with(Instant::now);
+        }
+        result
+    }
+
+    fn commit_events(&self, events: &[keyvault_core::AuditEvent]) -> Result<()> {
+        let unlocked = self.unlocked()?;
+        for _ in 0..MAX_ATTEMPTS {
+            match self.commit_with_audit(&unlocked, Batch::new(), events.to_vec()) {
+                Err(err) if err.is_retryable() => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    /// Record a failed or refused management request in the log (committed now).
+    pub(crate) fn audit_now(&self, event: keyvault_core::AuditEvent) -> Result<()> {
+        self.flush_audit()?;
+        self.commit_events(std::slice::from_ref(&event))
+    }
+
+    /// The audit records that match `filter`, oldest first. Buffered events are committed
+    /// first so the log is complete.
+    ///
+    /// # Errors
+    /// [`StoreError::Tampered`] if a record fails to open; storage errors.
+    pub fn audit_log(&self, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
+        self.flush_audit()?;
+        Ok(self
+            .read_audit_records()?
+            .into_iter()
+            .filter(|record| filter.matches(record))
+            .collect())
+    }
+
+    fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
+        let unlocked = self.unlocked()?;
+        self.backend
+            .scan_prefix(&[Table::Audit.prefix()])?
+            .into_iter()
+            .map(|stored| {
+                unlocked
+                    .barrier
+                    .open(Table::Audit, &stored.key, &stored.value)
+            })
+            .collect()
+    }
+
+    /// Check the whole audit chain against the head anchored in the sealed vault metadata:
+    /// any edited, deleted, inserted, reordered or truncated record is reported. The check
+    /// itself is then logged.
+    ///
+    /// # Errors
+    /// A core [`keyvault_core::Error::AuditChain`] naming the first broken record;
+    /// [`StoreError::Tampered`] if a record fails to open at all.
+    pub fn verify_audit(&self) -> Result<AuditReport> {
+        self.flush_audit()?;
+        let unlocked = self.unlocked()?;
+        let (meta, _) = self.read_meta()?;
+        let records = self.read_audit_records()?;
+        let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &meta.audit_head);
+        let outcome = Outcome::of(&verdict);
+        self.audit_now(self.event(self.now(), AuditOperation::VerifyAudit, outcome))?;
+        verdict?;
+        Ok(AuditReport {
+            records: meta.audit_head.count,
+        })
+    }
+}

@@ -1,0 +1,569 @@
+//! The `Vault` service: keys that encrypt, decrypt, sign, derive and rotate, persisted through a
+//! [`Backend`] behind the storage barrier, governed by keyvault-core's rules, every use audited.
+//!
+//! A `Vault` is `Send + Sync`; share it between threads with an `Arc` and call it concurrently.
+//! Writes are optimistic transactions on the backend (read, change, commit with revision
+//! checks, retry on conflict), so threads and processes sharing one vault file never lose each
+//! other's updates.
+
+mod audit;
+mod keys;
+mod usage;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use keyvault_core::audit::AuditOperation;
+use keyvault_core::{AuditEvent, KeyId, KeyName, Outcome, Timestamp};
+use keyvault_crypto::kdf::derive_subkey;
+use keyvault_crypto::{AeadKey, Argon2Params, SecretKey};
+
+pub use self::audit::{AuditFilter, AuditReport};
+pub use self::keys::{KeyFilter, NewKey};
+pub use self::usage::{DataKey, Signature};
+
+use crate::backend::{Backend, Batch, Expect, FileBackend, MemoryBackend};
+use crate::barrier::{Barrier, Table, singleton_key};
+use crate::clock::{Clock, SystemClock};
+use crate::counters::Counters;
+use crate::error::{Result, StoreError};
+use crate::header::Header;
+use crate::records::{KeyRecord, NameEntry, VaultMeta};
+
+/// How usage events (encrypt, decrypt, ...) reach the audit log. Management changes always
+/// commit together with their event, whatever this says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditCommit {
+    /// Every usage event commits before the operation returns: nothing is lost in a crash, at
+    /// the cost of one durable write per operation.
+    Synchronous,
+    /// Usage events are buffered and committed together once `max_events` are waiting, when
+    /// the oldest is older than `max_delay` at the next operation, before any management
+    /// change, on [`Vault::flush_audit`], [`Vault::lock`] and when the vault is dropped. A crash
+    /// loses at most the buffered events (never a key or a usage-counter reservation).
+    Grouped {
+        /// Most events buffered before a commit.
+        max_events: usize,
+        /// Oldest buffered event's age that forces a commit at the next operation.
+        max_delay: Duration,
+    },
+}
+
+impl Default for AuditCommit {
+    fn default() -> Self {
+        AuditCommit::Grouped {
+            max_events: 256,
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Settings of an open vault.
+#[derive(Clone, Debug)]
+pub struct VaultOptions {
+    /// Argon2id parameters for new password keyslots (init and password change).
+    pub argon2: Argon2Params,
+    /// How usage events are committed.
+    pub audit_commit: AuditCommit,
+    /// Who is acting, recorded in every audit event (e.g. `"cli:alice"`). Never a secret.
+    pub actor: String,
+    /// Where the time comes from.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        VaultOptions {
+            argon2: Argon2Params::DEFAULT,
+            audit_commit: AuditCommit::default(),
+            actor: "keyvault".to_owned(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// What an unlocked vault holds in memory: the master key and its subkeys.
+pub(crate) struct Unlocked {
+    master: SecretKey,
+    pub(crate) barrier: Barrier,
+}
+
+/// One version's usable keys, built once per cache load. A version's 32 stored bytes are a
+/// root: each purpose gets its own HKDF subkey of it, so no key serves two purposes.
+pub(crate) struct VersionKey {
+    /// The AEAD key, for encryption keys.
+    pub(crate) aead: Option<AeadKey>,
+    /// The HMAC key, for MAC keys.
+    pub(crate) mac: SecretKey,
+    /// The root of `derive`, for MAC keys.
+    pub(crate) derive: SecretKey,
+}
+
+/// A key as the cache holds it: its record and ready-to-use version keys.
+pub(crate) struct LoadedKey {
+    pub(crate) record: KeyRecord,
+    pub(crate) versions: HashMap<u32, VersionKey>,
+}
+
+/// Unsealed keys, valid while the backend's commit sequence is unchanged.
+#[derive(Default)]
+struct Cache {
+    sequence: u64,
+    by_id: HashMap<KeyId, Arc<LoadedKey>>,
+    by_name: HashMap<KeyName, KeyId>,
+}
+
+/// A key vault on backend `B`.
+pub struct Vault<B: Backend> {
+    backend: B,
+    options: VaultOptions,
+    unlocked: RwLock<Option<Arc<Unlocked>>>,
+    cache: RwLock<Cache>,
+    counters: Counters,
+    audit: audit::AuditBuffer,
+}
+
+/// A vault in one SQLite file: the embedded default.
+pub type FileVault = Vault<FileBackend>;
+/// A vault in memory, gone when dropped.
+pub type MemoryVault = Vault<MemoryBackend>;
+
+impl<B: Backend> std::fmt::Debug for Vault<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault")
+            .field("actor", &self.options.actor)
+            .field("audit_commit", &self.options.audit_commit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How often an optimistic transaction is retried after a conflict before giving up.
+const MAX_ATTEMPTS: usize = 1000;
+
+impl FileVault {
+    /// Create a vault file at `path` protected by `password`.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if the file exists; weak Argon2 parameters; I/O errors.
+    pub fn create(
+        path: impl AsRef<std::path::Path>,
+        password: &[u8],
+        options: VaultOptions,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        let backend = FileBackend::create(path)?;
+        Vault::init(backend, password, options).inspect_err(|_| {
+            // A vault whose initialisation failed is useless: leave nothing behind.
+            let _ = std::fs::remove_file(path);
+        })
+    }
+
+    /// Open the vault file at `path` with `password`.
+    ///
+    /// # Errors
+    /// [`StoreError::NoVault`], [`StoreError::NotAVault`], [`StoreError::WrongPassword`],
+    /// [`StoreError::Tampered`].
+    pub fn open_file(
+        path: impl AsRef<std::path::Path>,
+        password: &[u8],
+        options: VaultOptions,
+    ) -> Result<Self> {
+        Vault::open(FileBackend::open(path)?, password, options)
+    }
+}
+
+impl MemoryVault {
+    /// A new vault in memory.
+    ///
+    /// # Errors
+    /// As [`Vault::init`].
+    pub fn in_memory(password: &[u8], options: VaultOptions) -> Result<Self> {
+        Vault::init(MemoryBackend::new(), password, options)
+    }
+}
+
+impl<B: Backend> Vault<B> {
+    /// Initialise a new vault on an empty `backend`: a random master key, wrapped in a password
+    /// keyslot, and an empty audit log whose first event records the creation.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if the backend already holds a vault; parameter and
+    /// storage errors.
+    pub fn init(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
+        if backend.get(&singleton_key(Table::Header))?.is_some() {
+            return Err(StoreError::AlreadyExists("a vault".to_owned()));
+        }
+        let now = options.clock.now();
+        let master = SecretKey::generate()?;
+        let header = Header::create(&master, password, &options.argon2, now)?;
+        let barrier = Barrier::new(&master, header.vault_id)?;
+        let vault = Vault::assemble(backend, options, Unlocked { master, barrier });
+        let unlocked = vault.unlocked()?;
+        let meta_key = singleton_key(Table::Meta);
+        let meta = VaultMeta {
+            audit_head: keyvault_core::ChainHead::GENESIS,
+        };
+        let event = vault.event(now, AuditOperation::InitVault, Outcome::Ok);
+        let (record, head) = meta.audit_head.append(&unlocked.barrier.audit_mac, event)?;
+        let batch = Batch::new()
+            .put(
+                singleton_key(Table::Header),
+                header.to_bytes()?,
+                Expect::Absent,
+            )
+            .put(
+                meta_key.clone(),
+                unlocked
+                    .barrier
+                    .seal(&meta_key, &VaultMeta { audit_head: head }, 1024)?,
+                Expect::Absent,
+            )
+            .put(
+                crate::barrier::audit_key(record.seq),
+                unlocked
+                    .barrier
+                    .seal(&crate::barrier::audit_key(record.seq), &record, 4096)?,
+                Expect::Absent,
+            );
+        vault.backend.commit(&batch)?;
+        Ok(vault)
+    }
+
+    /// Open an existing vault with `password`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotAVault`] if the backend holds no vault, [`StoreError::WrongPassword`] if
+    /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks.
+    pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
+        let unlocked = unlock_backend(&backend, password)?;
+        let vault = Vault::assemble(backend, options, unlocked);
+        vault.read_meta()?;
+        let now = vault.now();
+        vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
+        Ok(vault)
+    }
+
+    fn assemble(backend: B, options: VaultOptions, unlocked: Unlocked) -> Self {
+        Vault {
+            backend,
+            audit: audit::AuditBuffer::new(options.audit_commit),
+            options,
+            unlocked: RwLock::new(Some(Arc::new(unlocked))),
+            cache: RwLock::new(Cache::default()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// The backend this vault stores into.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// The options this vault was opened with.
+    pub fn options(&self) -> &VaultOptions {
+        &self.options
+    }
+
+    /// Commit buffered audit events, then wipe the master key and every cached key from
+    /// memory. Every operation but [`Vault::unlock`] then fails with [`StoreError::Locked`].
+    ///
+    /// # Errors
+    /// Storage errors from the final audit commit (the keys are wiped regardless).
+    pub fn lock(&self) -> Result<()> {
+        let flushed = self.flush_audit();
+        if let Ok(mut unlocked) = self.unlocked.write() {
+            *unlocked = None;
+        }
+        if let Ok(mut cache) = self.cache.write() {
+            *cache = Cache::default();
+        }
+        self.counters.clear();
+        flushed
+    }
+
+    /// Unlock a locked vault again.
+    ///
+    /// # Errors
+    /// As [`Vault::open`].
+    pub fn unlock(&self, password: &[u8]) -> Result<()> {
+        let unlocked = unlock_backend(&self.backend, password)?;
+        *self.unlocked.write().map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
+        let now = self.now();
+        self.audit_usage(self.event(now, AuditOperation::Unlock, Outcome::Ok))
+    }
+
+    /// Whether the vault is unlocked.
+    pub fn is_unlocked(&self) -> bool {
+        self.unlocked
+            .read()
+            .is_ok_and(|unlocked| unlocked.is_some())
+    }
+
+    /// Rewrap the master key under `new_password` (with the vault's Argon2 settings). Keys and
+    /// records are untouched; the header and its audit event commit together.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`]; weak parameters; storage errors.
+    pub fn change_password(&self, new_password: &[u8]) -> Result<()> {
+        let unlocked = self.unlocked()?;
+        self.flush_audit()?;
+        for _ in 0..MAX_ATTEMPTS {
+            let record = self
+                .backend
+                .get(&singleton_key(Table::Header))?
+                .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
+            let header = Header::parse(&record.value)?;
+            let updated = header.change_password(
+                &unlocked.master,
+                &unlocked.barrier,
+                new_password,
+                &self.options.argon2,
+            )?;
+            let batch = Batch::new().put(
+                singleton_key(Table::Header),
+                updated.to_bytes()?,
+                Expect::Revision(record.revision),
+            );
+            let event = self.event(self.now(), AuditOperation::ChangePassword, Outcome::Ok);
+            match self.commit_with_audit(&unlocked, batch, vec![event]) {
+                Err(err) if err.is_retryable() => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.options.clock.now()
+    }
+
+    pub(crate) fn unlocked(&self) -> Result<Arc<Unlocked>> {
+        self.unlocked
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .clone()
+            .ok_or(StoreError::Locked)
+    }
+
+    /// An audit event stamped with this vault's actor.
+    pub(crate) fn event(
+        &self,
+        now: Timestamp,
+        operation: AuditOperation,
+        outcome: Outcome,
+    ) -> AuditEvent {
+        AuditEvent::new(now, operation, outcome, self.options.actor.clone())
+    }
+
+    fn read_meta(&self) -> Result<(VaultMeta, u64)> {
+        let unlocked = self.unlocked()?;
+        let key = singleton_key(Table::Meta);
+        let record = self
+            .backend
+            .get(&key)?
+            .ok_or_else(|| StoreError::tampered("vault metadata (missing)"))?;
+        let meta = unlocked.barrier.open(Table::Meta, &key, &record.value)?;
+        Ok((meta, record.revision))
+    }
+
+    /// Commit `batch` together with `events` appended to the audit chain, in one transaction.
+    /// Returns the commit's sequence number; [`StoreError::Conflict`] if anything changed
+    /// meanwhile (the caller re-reads and retries).
+    pub(crate) fn commit_with_audit(
+        &self,
+        unlocked: &Unlocked,
+        mut batch: Batch,
+        events: Vec<AuditEvent>,
+    ) -> Result<u64> {
+        let (meta, meta_revision) = self.read_meta()?;
+        let mut head = meta.audit_head;
+        for event in events {
+            let (record, next) = head.append(&unlocked.barrier.audit_mac, event)?;
+            let key = crate::barrier::audit_key(record.seq);
+            let sealed = unlocked.barrier.seal(&key, &record, 4096)?;
+            batch = batch.put(key, sealed, Expect::Absent);
+            head = next;
+        }
+        let meta_key = singleton_key(Table::Meta);
+        let sealed_meta =
+            unlocked
+                .barrier
+                .seal(&meta_key, &VaultMeta { audit_head: head }, 1024)?;
+        batch = batch.put(meta_key, sealed_meta, Expect::Revision(meta_revision));
+        let sequence = self.backend.commit(&batch)?;
+        self.note_own_commit(sequence);
+        Ok(sequence)
+    }
+
+    /// Keep the cache valid across our own commit if no one else committed in between.
+    fn note_own_commit(&self, sequence: u64) {
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.sequence.saturating_add(1) == sequence {
+                cache.sequence = sequence;
+            } else {
+                *cache = Cache::default();
+            }
+        }
+    }
+
+    /// Drop cached keys if anyone (another thread or process) has committed since they were
+    /// read, so a key revoked elsewhere is never used here.
+    fn refresh_cache(&self) -> Result<()> {
+        let sequence = self.backend.sequence()?;
+        let stale = self
+            .cache
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .sequence
+            != sequence;
+        if stale {
+            let mut cache = self.cache.write().map_err(|_| StoreError::Poisoned)?;
+            if cache.sequence != sequence {
+                *cache = Cache::default();
+                cache.sequence = sequence;
+            }
+        }
+        Ok(())
+    }
+
+    /// The key named `name`, from the cache or the store.
+    pub(crate) fn key_by_name(&self, name: &KeyName) -> Result<Arc<LoadedKey>> {
+        self.refresh_cache()?;
+        let cached = {
+            let cache = self.cache.read().map_err(|_| StoreError::Poisoned)?;
+            cache
+                .by_name
+                .get(name)
+                .and_then(|id| cache.by_id.get(id))
+                .cloned()
+        };
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let unlocked = self.unlocked()?;
+        let (record, _) = self.read_record_by_name(&unlocked, name)?;
+        self.cache_insert(record)
+    }
+
+    /// The key with id `id`, from the cache or the store.
+    pub(crate) fn key_by_id(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
+        self.refresh_cache()?;
+        if let Some(key) = self
+            .cache
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .by_id
+            .get(&id)
+        {
+            return Ok(Arc::clone(key));
+        }
+        let unlocked = self.unlocked()?;
+        let (record, _) = self.read_record_by_id(&unlocked, id)?;
+        self.cache_insert(record)
+    }
+
+    fn cache_insert(&self, record: KeyRecord) -> Result<Arc<LoadedKey>> {
+        let loaded = Arc::new(load_key(record)?);
+        let mut cache = self.cache.write().map_err(|_| StoreError::Poisoned)?;
+        let id = loaded.record.metadata.id();
+        cache
+            .by_name
+            .insert(loaded.record.metadata.name().clone(), id);
+        cache.by_id.insert(id, Arc::clone(&loaded));
+        Ok(loaded)
+    }
+
+    pub(crate) fn read_record_by_name(
+        &self,
+        unlocked: &Unlocked,
+        name: &KeyName,
+    ) -> Result<(KeyRecord, u64)> {
+        let name_key = unlocked
+            .barrier
+            .storage_key(Table::Names, name.as_str().as_bytes());
+        let entry = self
+            .backend
+            .get(&name_key)?
+            .ok_or_else(|| StoreError::KeyNotFound(name.to_string()))?;
+        let entry: NameEntry = unlocked
+            .barrier
+            .open(Table::Names, &name_key, &entry.value)?;
+        let (record, revision) = self.read_record_by_id(unlocked, entry.key_id)?;
+        if record.metadata.name() != name {
+            return Err(StoreError::tampered("the name index"));
+        }
+        Ok((record, revision))
+    }
+
+    pub(crate) fn read_record_by_id(
+        &self,
+        unlocked: &Unlocked,
+        id: KeyId,
+    ) -> Result<(KeyRecord, u64)> {
+        let key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
+        let stored = self
+            .backend
+            .get(&key)?
+            .ok_or_else(|| StoreError::KeyNotFound(id.to_string()))?;
+        let record: KeyRecord = unlocked.barrier.open(Table::Keys, &key, &stored.value)?;
+        if record.metadata.id() != id {
+            return Err(StoreError::tampered("a key record"));
+        }
+        Ok((record, stored.revision))
+    }
+}
+
+impl<B: Backend> Drop for Vault<B> {
+    fn drop(&mut self) {
+        // Best effort: an error here has nowhere to go, and the events are only usage events.
+        let _ = self.flush_audit();
+    }
+}
+
+/// The audit outcome of a failed request: denied by policy or state, or an error of some kind.
+pub(crate) fn outcome_of(err: &StoreError) -> Outcome {
+    match err {
+        StoreError::Core(keyvault_core::Error::Denied { denial, .. }) => {
+            Outcome::Denied { reason: *denial }
+        }
+        other => Outcome::Error { kind: other.kind() },
+    }
+}
+
+/// Read the header, unlock a keyslot, derive the subkeys and check the header's MAC.
+fn unlock_backend<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> {
+    let record =
+        backend
+            .get(&singleton_key(Table::Header))?
+            .ok_or_else(|| StoreError::NotAVault {
+                path: String::new(),
+                reason: "it holds no vault header".to_owned(),
+            })?;
+    let header = Header::parse(&record.value)?;
+    let master = header.unlock(password)?;
+    let barrier = Barrier::new(&master, header.vault_id)?;
+    header.verify_mac(&barrier)?;
+    Ok(Unlocked { master, barrier })
+}
+
+/// Build the ready-to-use keys of every version that still has material.
+fn load_key(record: KeyRecord) -> Result<LoadedKey> {
+    let aead_algorithm = record.metadata.algorithm().aead();
+    let mut versions = HashMap::new();
+    for (&version, material) in &record.material {
+        let root = material.to_secret();
+        let aead = aead_algorithm
+            .map(|algorithm| AeadKey::new(algorithm, &derive_subkey(&root, "key-aead", &[])?))
+            .transpose()?;
+        versions.insert(
+            version,
+            VersionKey {
+                aead,
+                mac: derive_subkey(&root, "key-hmac", &[])?,
+                derive: derive_subkey(&root, "key-derive", &[])?,
+            },
+        );
+    }
+    Ok(LoadedKey { record, versions })
+}
