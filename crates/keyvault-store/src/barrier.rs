@@ -30,7 +30,7 @@ pub(crate) enum Table {
     Names,
     /// Durable usage counters, one record per key.
     Counters,
-    /// Audit records, keyed by sequence number.
+    /// Audit segments (the records of one commit), keyed by their first sequence number.
     Audit,
 }
 
@@ -53,7 +53,7 @@ impl Table {
             Table::Keys => "a key record",
             Table::Names => "a name index record",
             Table::Counters => "a usage counter record",
-            Table::Audit => "an audit record",
+            Table::Audit => "an audit segment",
         }
     }
 }
@@ -63,7 +63,7 @@ pub(crate) fn singleton_key(table: Table) -> Vec<u8> {
     vec![table.prefix()]
 }
 
-/// The storage key of audit record `seq`: ordered by sequence in a scan.
+/// The storage key of the audit segment whose first record is `seq`: ordered in a scan.
 pub(crate) fn audit_key(seq: u64) -> Vec<u8> {
     let mut key = Vec::with_capacity(9);
     key.push(Table::Audit.prefix());

@@ -173,17 +173,18 @@ impl<B: Backend> Vault<B> {
             .collect())
     }
 
+    /// Every record, in order: the segments (one per commit) concatenated.
     fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
         let unlocked = self.unlocked()?;
-        self.backend
-            .scan_prefix(&[Table::Audit.prefix()])?
-            .into_iter()
-            .map(|stored| {
+        let mut records = Vec::new();
+        for stored in self.backend.scan_prefix(&[Table::Audit.prefix()])? {
+            let segment: Vec<AuditRecord> =
                 unlocked
                     .barrier
-                    .open(Table::Audit, &stored.key, &stored.value)
-            })
-            .collect()
+                    .open(Table::Audit, &stored.key, &stored.value)?;
+            records.extend(segment);
+        }
+        Ok(records)
     }
 
     /// Check the whole audit chain against the head anchored in the sealed vault metadata:

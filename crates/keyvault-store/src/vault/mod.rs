@@ -201,11 +201,9 @@ impl<B: Backend> Vault<B> {
         let vault = Vault::assemble(backend, options, Unlocked { master, barrier });
         let unlocked = vault.unlocked()?;
         let meta_key = singleton_key(Table::Meta);
-        let meta = VaultMeta {
+        let genesis = VaultMeta {
             audit_head: keyvault_core::ChainHead::GENESIS,
         };
-        let event = vault.event(now, AuditOperation::InitVault, Outcome::Ok);
-        let (record, head) = meta.audit_head.append(&unlocked.barrier.audit_mac, event)?;
         let batch = Batch::new()
             .put(
                 singleton_key(Table::Header),
@@ -214,19 +212,14 @@ impl<B: Backend> Vault<B> {
             )
             .put(
                 meta_key.clone(),
-                unlocked
-                    .barrier
-                    .seal(&meta_key, &VaultMeta { audit_head: head }, 1024)?,
-                Expect::Absent,
-            )
-            .put(
-                crate::barrier::audit_key(record.seq),
-                unlocked
-                    .barrier
-                    .seal(&crate::barrier::audit_key(record.seq), &record, 4096)?,
+                unlocked.barrier.seal(&meta_key, &genesis, 1024)?,
                 Expect::Absent,
             );
         vault.backend.commit(&batch)?;
+        // A vault is complete without this event, so a crash before it commits leaves a
+        // valid vault with an empty log.
+        let event = vault.event(now, AuditOperation::InitVault, Outcome::Ok);
+        vault.commit_with_audit(&unlocked, Batch::new(), vec![event])?;
         Ok(vault)
     }
 
@@ -378,12 +371,20 @@ impl<B: Backend> Vault<B> {
     ) -> Result<u64> {
         let (meta, meta_revision) = self.read_meta()?;
         let mut head = meta.audit_head;
+        // One sealed segment per commit, keyed by its first sequence number: a group commit of
+        // many usage events costs one seal and one row, not one per event.
+        let segment_key = crate::barrier::audit_key(head.count);
+        let mut segment = Vec::with_capacity(events.len());
         for event in events {
             let (record, next) = head.append(&unlocked.barrier.audit_mac, event)?;
-            let key = crate::barrier::audit_key(record.seq);
-            let sealed = unlocked.barrier.seal(&key, &record, 4096)?;
-            batch = batch.put(key, sealed, Expect::Absent);
+            segment.push(record);
             head = next;
+        }
+        if !segment.is_empty() {
+            let sealed = unlocked
+                .barrier
+                .seal(&segment_key, &segment, 512 * segment.len())?;
+            batch = batch.put(segment_key, sealed, Expect::Absent);
         }
         let meta_key = singleton_key(Table::Meta);
         let sealed_meta =
