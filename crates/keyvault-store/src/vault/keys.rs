@@ -345,8 +345,75 @@ impl<B: Backend> Vault<B> {
     ) -> Result<KeyMetadata> {
         self.modify_key(name, AuditOperation::UpdateMetadata, |record, now| {
             edit(&mut record.metadata, now)?;
+            if record.metadata.name() != name {
+                // The name index must change in the same transaction: that is rename_key's job.
+                return Err(keyvault_core::Error::InvalidMetadata {
+                    reason: "update_metadata cannot rename a key; use rename_key",
+                }
+                .into());
+            }
             Ok(Vec::new())
         })
+    }
+
+    /// Give the key named `name` the name `new_name`; its id, versions and ciphertexts are
+    /// unchanged. The old name is free again afterwards.
+    ///
+    /// # Errors
+    /// [`StoreError::NameTaken`] if `new_name` is in use; [`StoreError::KeyNotFound`]; storage
+    /// errors.
+    pub fn rename_key(&self, name: &KeyName, new_name: &KeyName) -> Result<KeyMetadata> {
+        let unlocked = self.unlocked()?;
+        self.flush_audit()?;
+        let old_index = unlocked
+            .barrier
+            .storage_key(Table::Names, name.as_str().as_bytes());
+        let new_index = unlocked
+            .barrier
+            .storage_key(Table::Names, new_name.as_str().as_bytes());
+        for _ in 0..MAX_ATTEMPTS {
+            let now = self.now();
+            let (mut record, revision) = self.read_record_by_name(&unlocked, name)?;
+            let id = record.metadata.id();
+            if self.backend.get(&new_index)?.is_some() {
+                let err = StoreError::NameTaken(new_name.to_string());
+                self.audit_failure(AuditOperation::UpdateMetadata, Some(id), Some(name), &err)?;
+                return Err(err);
+            }
+            let index_revision = self
+                .backend
+                .get(&old_index)?
+                .map_or(Expect::Absent, |stored| Expect::Revision(stored.revision));
+            record.metadata.rename(new_name.clone(), now)?;
+            let key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
+            let batch = Batch::new()
+                .put(
+                    key.clone(),
+                    unlocked
+                        .barrier
+                        .seal(&key, &record, record.encoded_size_hint())?,
+                    Expect::Revision(revision),
+                )
+                .delete(old_index.clone(), index_revision)
+                .put(
+                    new_index.clone(),
+                    unlocked
+                        .barrier
+                        .seal(&new_index, &NameEntry { key_id: id }, 256)?,
+                    Expect::Absent,
+                );
+            let event = self
+                .event(now, AuditOperation::UpdateMetadata, Outcome::Ok)
+                .for_key(id, None)
+                .with_key_name(new_name.clone())
+                .with_detail("renamed_from", name.as_str());
+            match self.commit_with_audit(&unlocked, batch, vec![event]) {
+                Ok(_) => return Ok(record.metadata),
+                Err(err) if err.is_retryable() => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(StoreError::Busy)
     }
 
     /// The one path every management change takes: read, change, commit with its audit event,

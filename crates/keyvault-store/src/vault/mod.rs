@@ -369,6 +369,7 @@ impl<B: Backend> Vault<B> {
         mut batch: Batch,
         events: Vec<AuditEvent>,
     ) -> Result<u64> {
+        let changes_keys = !batch.is_empty();
         let (meta, meta_revision) = self.read_meta()?;
         let mut head = meta.audit_head;
         // One sealed segment per commit, keyed by its first sequence number: a group commit of
@@ -393,14 +394,15 @@ impl<B: Backend> Vault<B> {
                 .seal(&meta_key, &VaultMeta { audit_head: head }, 1024)?;
         batch = batch.put(meta_key, sealed_meta, Expect::Revision(meta_revision));
         let sequence = self.backend.commit(&batch)?;
-        self.note_own_commit(sequence);
+        self.note_own_commit(sequence, changes_keys);
         Ok(sequence)
     }
 
-    /// Keep the cache valid across our own commit if no one else committed in between.
-    fn note_own_commit(&self, sequence: u64) {
+    /// After our own commit: a commit of audit events alone leaves cached keys valid (if no
+    /// one else committed in between); anything else empties the cache.
+    fn note_own_commit(&self, sequence: u64, changes_keys: bool) {
         if let Ok(mut cache) = self.cache.write() {
-            if cache.sequence.saturating_add(1) == sequence {
+            if !changes_keys && cache.sequence.saturating_add(1) == sequence {
                 cache.sequence = sequence;
             } else {
                 *cache = Cache::default();
