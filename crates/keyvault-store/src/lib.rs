@@ -3,6 +3,7 @@
 //! - [`Vault`]: create, rotate, govern and use keys; generic over a [`Backend`], with the same
 //!   behaviour on [`MemoryBackend`] and the SQLite [`FileBackend`] (the embedded default,
 //!   [`FileVault`]).
+//! - [`KeyStore`]: the same operations as an object-safe trait, for code that takes any vault.
 //! - The storage barrier: backends only ever hold sealed blobs under keyed-hash storage keys;
 //!   the vault header's password keyslot wraps the random master key with Argon2id.
 //! - Every use passes keyvault-core's lifecycle and policy checks in one place; usage limits are
@@ -32,12 +33,14 @@ mod clock;
 mod counters;
 mod error;
 mod header;
+mod keystore;
 mod records;
 mod vault;
 
 pub use backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Record};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
+pub use keystore::KeyStore;
 pub use vault::{
     AuditCommit, AuditFilter, AuditReport, DataKey, FileVault, KeyFilter, MemoryVault, NewKey,
     Signature, Vault, VaultOptions,
