@@ -85,6 +85,27 @@ impl Header {
         Ok(header)
     }
 
+    /// A header for a restored vault: the original id, creation time and master key, with one
+    /// new password slot.
+    pub(crate) fn restore(
+        master: &SecretKey,
+        vault_id: [u8; VAULT_ID_LEN],
+        created_at: Timestamp,
+        password: &[u8],
+        params: &Argon2Params,
+        barrier: &Barrier,
+    ) -> Result<Self> {
+        let mut header = Header {
+            format: HEADER_FORMAT,
+            vault_id,
+            created_at,
+            slots: vec![password_slot(0, master, password, params, &vault_id)?],
+            mac: String::new(),
+        };
+        header.seal_mac(barrier);
+        Ok(header)
+    }
+
     /// Parse a stored header, bounding its size and contents before any key derivation.
     pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
         if bytes.len() > MAX_HEADER_LEN {

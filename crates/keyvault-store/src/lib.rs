@@ -42,6 +42,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use keystore::KeyStore;
 pub use vault::{
-    AuditCommit, AuditFilter, AuditReport, DataKey, FileVault, KeyFilter, MemoryVault, NewKey,
-    Signature, Vault, VaultOptions,
+    AuditCommit, AuditFilter, AuditReport, CounterSnapshot, DataKey, FileVault, ImportConflict,
+    KeyBundle, KeyFilter, MemoryVault, NewKey, Signature, SnapshotBase, Vault, VaultOptions,
+    VaultSnapshot,
 };

@@ -59,6 +59,10 @@ impl Material {
         Ok(Material(random::bytes::<KEY_LEN>()?))
     }
 
+    pub(crate) fn from_secret(key: &SecretKey) -> Self {
+        Material(*key.expose_secret())
+    }
+
     pub(crate) fn to_secret(&self) -> SecretKey {
         SecretKey::from_array(&self.0)
     }

@@ -107,6 +107,38 @@ impl FileBackend {
         permissions_open_to_others(&self.path)
     }
 
+    /// Make the complete vault file `built` appear at `path`, which must not exist: a hard
+    /// link (which never replaces an existing file) then removal of `built`, then an fsync of
+    /// the directory so the new name survives a crash.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if `path` exists; I/O errors.
+    pub fn publish(built: &Path, path: &Path) -> Result<()> {
+        std::fs::hard_link(built, path).map_err(|err| {
+            if err.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::AlreadyExists(path.display().to_string())
+            } else {
+                io_error(path)(err)
+            }
+        })?;
+        std::fs::remove_file(built).map_err(io_error(built))?;
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::File::open(dir)
+                .and_then(|dir| dir.sync_all())
+                .map_err(io_error(dir))?;
+        }
+        Ok(())
+    }
+
+    /// Remove a vault file and SQLite's side files, ignoring files that are not there.
+    pub fn remove(path: &Path) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut name = path.as_os_str().to_owned();
+            name.push(suffix);
+            let _ = std::fs::remove_file(PathBuf::from(name));
+        }
+    }
+
     /// Run `f` on a pooled connection, returning the connection to the pool afterwards.
     fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let pooled = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();

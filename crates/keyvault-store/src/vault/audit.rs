@@ -174,7 +174,7 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Every record, in order: the segments (one per commit) concatenated.
-    fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
+    pub(crate) fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
         let unlocked = self.unlocked()?;
         let mut records = Vec::new();
         for stored in self.backend.scan_prefix(&[Table::Audit.prefix()])? {

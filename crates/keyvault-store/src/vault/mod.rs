@@ -8,6 +8,7 @@
 
 mod audit;
 mod keys;
+mod portable;
 mod usage;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use keyvault_crypto::{AeadKey, Argon2Params, SecretKey};
 
 pub use self::audit::{AuditFilter, AuditReport};
 pub use self::keys::{KeyFilter, NewKey};
+pub use self::portable::{CounterSnapshot, ImportConflict, KeyBundle, SnapshotBase, VaultSnapshot};
 pub use self::usage::{DataKey, Signature};
 
 use crate::backend::{Backend, Batch, Expect, FileBackend, MemoryBackend};
@@ -532,6 +534,11 @@ pub(crate) fn outcome_of(err: &StoreError) -> Outcome {
         }
         other => Outcome::Error { kind: other.kind() },
     }
+}
+
+/// The audit outcome of a finished request.
+pub(crate) fn outcome_of_result<T>(result: &Result<T>) -> Outcome {
+    result.as_ref().map_or_else(outcome_of, |_| Outcome::Ok)
 }
 
 /// Read the header, unlock a keyslot, derive the subkeys and check the header's MAC.

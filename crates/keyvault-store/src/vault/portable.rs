@@ -1,0 +1,656 @@
+//! What keyvault-backup builds on: taking keys and whole vaults out in the clear, and putting
+//! them back. These are the only ways material leaves or enters a vault; every one is audited.
+//!
+//! - [`Vault::export_key`] / [`Vault::import_key`]: one key with chosen versions.
+//! - [`Vault::snapshot`]: every key, counter and (optionally) audit record, plus the master key,
+//!   read consistently; incremental when given the base it follows.
+//! - [`Vault::restore`]: a new vault identical to the snapshots, written in one transaction;
+//!   [`FileVault::restore_file`] makes it appear at a path only once complete.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use keyvault_core::audit::{AuditOperation, verify_segment};
+use keyvault_core::{
+    AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState, KeyVersion,
+    Outcome, Timestamp, UsageCounters, authorize,
+};
+use keyvault_crypto::SecretKey;
+
+use super::{MAX_ATTEMPTS, Unlocked, Vault, VaultOptions};
+use crate::backend::{Backend, Batch, Expect, FileBackend};
+use crate::barrier::{Barrier, Table, audit_key, singleton_key};
+use crate::error::{Result, StoreError};
+use crate::header::Header;
+use crate::records::{CounterRecord, KeyRecord, Material, NameEntry, VaultMeta};
+
+/// One key in the clear: its metadata and the 32-byte root of each version carried.
+pub struct KeyBundle {
+    /// Everything about the key but its material.
+    pub metadata: KeyMetadata,
+    /// Version → the version's 32-byte root (see docs/STORAGE.md). Versions left out (not
+    /// chosen, or destroyed) are absent.
+    pub versions: BTreeMap<KeyVersion, SecretKey>,
+}
+
+impl fmt::Debug for KeyBundle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyBundle")
+            .field("metadata", &self.metadata)
+            .field("versions", &self.versions.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// What [`Vault::import_key`] does when the key's name or id is already in use.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum ImportConflict {
+    /// Refuse (the default).
+    #[default]
+    Refuse,
+    /// Import under this name instead.
+    Rename(KeyName),
+    /// Replace the vault's key of the same id (the same key exported earlier): its metadata is
+    /// replaced and the bundle's versions are added. A different key of the same name is
+    /// never replaced.
+    Replace,
+}
+
+/// A usage counter as a snapshot carries it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// The key.
+    pub key_id: KeyId,
+    /// Operations reserved so far.
+    pub operations: u64,
+    /// The version `version_uses` counts.
+    pub version: u32,
+    /// Uses of that version reserved so far.
+    pub version_uses: u64,
+}
+
+/// Where an incremental snapshot starts: the state of the snapshot it follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SnapshotBase {
+    /// The base's commit sequence number.
+    pub sequence: u64,
+    /// The base's audit chain head.
+    pub audit_head: ChainHead,
+}
+
+/// A vault's whole content in the clear, as backups carry it. Handle with care: it holds the
+/// master key and every key's material.
+pub struct VaultSnapshot {
+    /// The vault's id.
+    pub vault_id: [u8; 16],
+    /// When the vault was created.
+    pub created_at: Timestamp,
+    /// The commit sequence number the snapshot was read at.
+    pub sequence: u64,
+    /// The master key, so a restored vault keeps its audit chain verifiable.
+    pub master_key: SecretKey,
+    /// The base this snapshot follows, if it is incremental.
+    pub base: Option<SnapshotBase>,
+    /// Keys (all, or for an incremental snapshot those changed since the base).
+    pub keys: Vec<KeyBundle>,
+    /// Usage counters (all, or those changed since the base).
+    pub counters: Vec<CounterSnapshot>,
+    /// Audit records (all, or those after the base's head), if included.
+    pub audit: Option<Vec<AuditRecord>>,
+    /// The audit chain head at the snapshot.
+    pub audit_head: ChainHead,
+}
+
+impl fmt::Debug for VaultSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VaultSnapshot")
+            .field("sequence", &self.sequence)
+            .field("base", &self.base)
+            .field("keys", &self.keys.len())
+            .field("audit_records", &self.audit.as_ref().map(Vec::len))
+            .finish_non_exhaustive()
+    }
+}
+
+impl VaultSnapshot {
+    /// The base a later incremental snapshot of the same vault follows.
+    #[must_use]
+    pub fn as_base(&self) -> SnapshotBase {
+        SnapshotBase {
+            sequence: self.sequence,
+            audit_head: self.audit_head,
+        }
+    }
+}
+
+impl<B: Backend> Vault<B> {
+    /// Take key `name` out in the clear with `versions` (all live versions if `None`), for
+    /// export. Allowed only if the key is exportable and its policy allows `Export`; audited.
+    ///
+    /// # Errors
+    /// A core `Denied` error if export is not allowed; an unknown or destroyed version;
+    /// [`StoreError::KeyNotFound`].
+    pub fn export_key(&self, name: &KeyName, versions: Option<&[KeyVersion]>) -> Result<KeyBundle> {
+        let unlocked = self.unlocked()?;
+        let result = self.export_inner(&unlocked, name, versions);
+        let mut event = self
+            .event(
+                self.now(),
+                AuditOperation::Export,
+                super::outcome_of_result(&result),
+            )
+            .with_key_name(name.clone());
+        if let Ok(bundle) = &result {
+            event = event.for_key(bundle.metadata.id(), None).with_detail(
+                "versions",
+                bundle
+                    .versions
+                    .keys()
+                    .map(|v| v.get().to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+        }
+        self.audit_now(event)?;
+        result
+    }
+
+    fn export_inner(
+        &self,
+        unlocked: &Unlocked,
+        name: &KeyName,
+        versions: Option<&[KeyVersion]>,
+    ) -> Result<KeyBundle> {
+        let (record, _) = self.read_record_by_name(unlocked, name)?;
+        let metadata = &record.metadata;
+        authorize(
+            metadata,
+            &UsageCounters::default(),
+            KeyOperation::Export,
+            None,
+            self.now(),
+        )
+        .map_err(|denial| denial.for_key(metadata.id(), KeyOperation::Export, None))?;
+        let chosen: Vec<KeyVersion> = match versions {
+            Some(chosen) => chosen.to_vec(),
+            None => record
+                .material
+                .keys()
+                .filter_map(|&v| KeyVersion::new(v).ok())
+                .collect(),
+        };
+        let mut out = BTreeMap::new();
+        for version in chosen {
+            let material = record.material.get(&version.get()).ok_or_else(|| {
+                StoreError::Core(keyvault_core::Error::UnknownVersion {
+                    key: metadata.id(),
+                    version,
+                })
+            })?;
+            out.insert(version, material.to_secret());
+        }
+        Ok(KeyBundle {
+            metadata: metadata.clone(),
+            versions: out,
+        })
+    }
+
+    /// Put a key taken out by [`Vault::export_key`] (of this or another vault) into this vault.
+    ///
+    /// The bundle is checked first: its metadata must be consistent (keyvault-core validates it),
+    /// not destroyed, and every version that has material must be carried; then `on_conflict`
+    /// decides what happens if the name or id is taken. Audited.
+    ///
+    /// # Errors
+    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`; a core
+    /// `InvalidMetadata` error for an inconsistent bundle; storage errors.
+    pub fn import_key(
+        &self,
+        bundle: KeyBundle,
+        on_conflict: ImportConflict,
+    ) -> Result<KeyMetadata> {
+        let unlocked = self.unlocked()?;
+        self.flush_audit()?;
+        let name = bundle.metadata.name().clone();
+        let result = self.import_inner(&unlocked, bundle, &on_conflict);
+        if let Err(err) = &result {
+            self.audit_failure(AuditOperation::Import, None, Some(&name), err)?;
+        }
+        result
+    }
+
+    fn import_inner(
+        &self,
+        unlocked: &Unlocked,
+        bundle: KeyBundle,
+        on_conflict: &ImportConflict,
+    ) -> Result<KeyMetadata> {
+        let invalid = |reason: &'static str| {
+            StoreError::Core(keyvault_core::Error::InvalidMetadata { reason })
+        };
+        let mut metadata = bundle.metadata;
+        if metadata.state() == KeyState::Destroyed {
+            return Err(invalid("a destroyed key cannot be imported"));
+        }
+        let needed: Vec<u32> = metadata
+            .versions()
+            .iter()
+            .filter(|info| info.state != keyvault_core::VersionState::Destroyed)
+            .map(|info| info.version.get())
+            .collect();
+        if bundle.versions.keys().any(|v| !needed.contains(&v.get())) {
+            return Err(invalid(
+                "the bundle carries material for a version its metadata lacks",
+            ));
+        }
+        let now = self.now();
+        if let ImportConflict::Rename(new_name) = on_conflict {
+            metadata.rename(new_name.clone(), now)?;
+        }
+        let id = metadata.id();
+        let name = metadata.name().clone();
+        let key_key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
+        let name_key = unlocked
+            .barrier
+            .storage_key(Table::Names, name.as_str().as_bytes());
+        for _ in 0..MAX_ATTEMPTS {
+            let existing = self.backend.get(&key_key)?;
+            let name_entry = self.backend.get(&name_key)?;
+            let mut material: BTreeMap<u32, Material> = BTreeMap::new();
+            let key_expect = match (&existing, on_conflict) {
+                (None, _) => Expect::Absent,
+                (Some(stored), ImportConflict::Replace) => {
+                    let old: KeyRecord =
+                        unlocked
+                            .barrier
+                            .open(Table::Keys, &key_key, &stored.value)?;
+                    if old.metadata.name() != &name {
+                        return Err(StoreError::NameTaken(format!(
+                            "{} (this key id is already in the vault as {})",
+                            name,
+                            old.metadata.name()
+                        )));
+                    }
+                    material = old.material.clone();
+                    Expect::Revision(stored.revision)
+                }
+                (Some(_), _) => {
+                    return Err(StoreError::NameTaken(format!(
+                        "{name} (a key with id {id} is already in the vault)"
+                    )));
+                }
+            };
+            let name_expect = match (&name_entry, &existing) {
+                (None, _) => Expect::Absent,
+                (Some(entry), Some(_)) => Expect::Revision(entry.revision),
+                (Some(_), None) => return Err(StoreError::NameTaken(name.to_string())),
+            };
+            for (version, secret) in &bundle.versions {
+                material.insert(version.get(), Material::from_secret(secret));
+            }
+            let mut record = KeyRecord {
+                metadata: metadata.clone(),
+                material,
+            };
+            record.forget_destroyed();
+            if needed.iter().any(|v| !record.material.contains_key(v)) {
+                return Err(invalid("the bundle lacks material for a live version"));
+            }
+            let batch = Batch::new()
+                .put(
+                    key_key.clone(),
+                    unlocked
+                        .barrier
+                        .seal(&key_key, &record, record.encoded_size_hint())?,
+                    key_expect,
+                )
+                .put(
+                    name_key.clone(),
+                    unlocked
+                        .barrier
+                        .seal(&name_key, &NameEntry { key_id: id }, 256)?,
+                    name_expect,
+                );
+            let event = self
+                .event(now, AuditOperation::Import, Outcome::Ok)
+                .for_key(id, metadata.encryption_version())
+                .with_key_name(name.clone())
+                .with_detail("versions", bundle.versions.len().to_string());
+            match self.commit_with_audit(unlocked, batch, vec![event]) {
+                Ok(_) => return Ok(metadata),
+                Err(err) if err.is_retryable() => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    /// Read the whole vault consistently (retrying if anyone commits meanwhile): every key with
+    /// its material, every counter, the master key and, if `include_audit`, the audit log. With
+    /// `base`, only what changed since that earlier snapshot. The backup is audited first, so a
+    /// snapshot with its log includes its own event.
+    ///
+    /// # Errors
+    /// [`StoreError::Busy`] if the vault never stays still long enough; storage errors.
+    pub fn snapshot(
+        &self,
+        base: Option<SnapshotBase>,
+        include_audit: bool,
+    ) -> Result<VaultSnapshot> {
+        let unlocked = self.unlocked()?;
+        let mut event = self.event(self.now(), AuditOperation::Backup, Outcome::Ok);
+        if base.is_some() {
+            event = event.with_detail("incremental", "true");
+        }
+        self.audit_now(event)?;
+        for _ in 0..MAX_ATTEMPTS {
+            let before = self.backend.sequence()?;
+            let snapshot = self.read_snapshot(&unlocked, base, include_audit, before)?;
+            if self.backend.sequence()? == before {
+                return Ok(snapshot);
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
+    fn read_snapshot(
+        &self,
+        unlocked: &Unlocked,
+        base: Option<SnapshotBase>,
+        include_audit: bool,
+        sequence: u64,
+    ) -> Result<VaultSnapshot> {
+        let since = base.map_or(0, |b| b.sequence);
+        let header_record = self
+            .backend
+            .get(&singleton_key(Table::Header))?
+            .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
+        let header = Header::parse(&header_record.value)?;
+        let mut keys = Vec::new();
+        for stored in self.backend.scan_prefix(&[Table::Keys.prefix()])? {
+            if stored.revision <= since {
+                continue;
+            }
+            let record: KeyRecord =
+                unlocked
+                    .barrier
+                    .open(Table::Keys, &stored.key, &stored.value)?;
+            keys.push(KeyBundle {
+                versions: record
+                    .material
+                    .iter()
+                    .filter_map(|(&v, m)| Some((KeyVersion::new(v).ok()?, m.to_secret())))
+                    .collect(),
+                metadata: record.metadata,
+            });
+        }
+        let mut counters = Vec::new();
+        for stored in self.backend.scan_prefix(&[Table::Counters.prefix()])? {
+            if stored.revision <= since {
+                continue;
+            }
+            let record: CounterRecord =
+                unlocked
+                    .barrier
+                    .open(Table::Counters, &stored.key, &stored.value)?;
+            let key_id = record
+                .key_id
+                .ok_or_else(|| StoreError::tampered("a usage counter record"))?;
+            counters.push(CounterSnapshot {
+                key_id,
+                operations: record.operations,
+                version: record.version,
+                version_uses: record.version_uses,
+            });
+        }
+        let (meta, _) = self.read_meta()?;
+        let audit = if include_audit {
+            let from = base.map_or(0, |b| b.audit_head.count);
+            Some(
+                self.read_audit_records()?
+                    .into_iter()
+                    .filter(|record| record.seq >= from)
+                    .collect(),
+            )
+        } else {
+            None
+        };
+        Ok(VaultSnapshot {
+            vault_id: header.vault_id,
+            created_at: header.created_at,
+            sequence,
+            master_key: unlocked.master.clone(),
+            base,
+            keys,
+            counters,
+            audit,
+            audit_head: meta.audit_head,
+        })
+    }
+
+    /// Build a new vault on the empty `backend` from a full snapshot followed by its incremental
+    /// snapshots, in order, protected by `password`. Everything is written in one transaction:
+    /// a failure leaves the backend empty. The chain of snapshots is checked first (each
+    /// incremental must follow the one before it, and all must be of one vault), and so is the
+    /// audit chain when the log is included.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if the backend holds a vault; a core `InvalidMetadata`
+    /// error for a broken or foreign chain of snapshots; an audit chain error; storage errors.
+    pub fn restore(
+        backend: B,
+        snapshots: &[VaultSnapshot],
+        password: &[u8],
+        options: VaultOptions,
+    ) -> Result<Self> {
+        if backend.get(&singleton_key(Table::Header))?.is_some() {
+            return Err(StoreError::AlreadyExists("a vault".to_owned()));
+        }
+        let (full, rest) = snapshots
+            .split_first()
+            .ok_or_else(|| broken_chain("no snapshot to restore"))?;
+        if full.base.is_some() {
+            return Err(broken_chain("the first snapshot must be a full one"));
+        }
+        let mut previous = full;
+        for next in rest {
+            if next.vault_id != full.vault_id || next.master_key != full.master_key {
+                return Err(broken_chain(
+                    "an incremental snapshot belongs to another vault",
+                ));
+            }
+            if next.base != Some(previous.as_base()) {
+                return Err(broken_chain(
+                    "an incremental snapshot does not follow the one before it",
+                ));
+            }
+            previous = next;
+        }
+        let barrier = Barrier::new(&full.master_key, full.vault_id)?;
+        let merged = merge_snapshots(snapshots, &barrier)?;
+        let header = Header::restore(
+            &full.master_key,
+            full.vault_id,
+            full.created_at,
+            password,
+            &options.argon2,
+            &barrier,
+        )?;
+        let unlocked = Unlocked {
+            master: full.master_key.clone(),
+            barrier,
+        };
+        let batch = restore_batch(&unlocked, &header, &merged)?;
+        backend.commit(&batch)?;
+        let vault = Vault::assemble(backend, options, unlocked);
+        let event = vault
+            .event(vault.now(), AuditOperation::Restore, Outcome::Ok)
+            .with_detail("snapshots", snapshots.len().to_string());
+        vault.audit_now(event)?;
+        Ok(vault)
+    }
+}
+
+impl super::FileVault {
+    /// Restore snapshots into a new vault file at `path`, which must not exist. The vault is
+    /// built in a temporary file beside it and renamed into place only when complete, so a
+    /// failure part way leaves no file at `path`.
+    ///
+    /// # Errors
+    /// [`StoreError::AlreadyExists`] if `path` exists; as [`Vault::restore`].
+    pub fn restore_file(
+        path: impl AsRef<Path>,
+        snapshots: &[VaultSnapshot],
+        password: &[u8],
+        options: VaultOptions,
+    ) -> Result<Self> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path.display().to_string()));
+        }
+        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
+        let file_name = path
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "vault".to_owned());
+        let temporary = path.with_file_name(format!(".{file_name}.restore-{suffix}"));
+        let built = Vault::restore(
+            FileBackend::create(&temporary)?,
+            snapshots,
+            password,
+            options.clone(),
+        )
+        .and_then(|vault| {
+            vault.flush_audit()?;
+            Ok(())
+        });
+        let renamed = built.and_then(|()| FileBackend::publish(&temporary, path));
+        if let Err(err) = renamed {
+            FileBackend::remove(&temporary);
+            return Err(err);
+        }
+        super::FileVault::open_file(path, password, options)
+    }
+}
+
+fn broken_chain(reason: &'static str) -> StoreError {
+    StoreError::Core(keyvault_core::Error::InvalidMetadata { reason })
+}
+
+/// The state after applying every snapshot in order.
+struct Merged {
+    keys: BTreeMap<KeyId, KeyRecord>,
+    counters: BTreeMap<KeyId, CounterRecord>,
+    audit: Vec<AuditRecord>,
+    audit_head: ChainHead,
+    has_audit: bool,
+}
+
+fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Merged> {
+    let mut merged = Merged {
+        keys: BTreeMap::new(),
+        counters: BTreeMap::new(),
+        audit: Vec::new(),
+        audit_head: ChainHead::GENESIS,
+        has_audit: snapshots.iter().all(|s| s.audit.is_some()),
+    };
+    for snapshot in snapshots {
+        for bundle in &snapshot.keys {
+            let mut record = KeyRecord {
+                metadata: bundle.metadata.clone(),
+                material: bundle
+                    .versions
+                    .iter()
+                    .map(|(v, secret)| (v.get(), Material::from_secret(secret)))
+                    .collect(),
+            };
+            record.forget_destroyed();
+            merged.keys.insert(bundle.metadata.id(), record);
+        }
+        for counter in &snapshot.counters {
+            merged.counters.insert(
+                counter.key_id,
+                CounterRecord {
+                    key_id: Some(counter.key_id),
+                    operations: counter.operations,
+                    version: counter.version,
+                    version_uses: counter.version_uses,
+                },
+            );
+        }
+        if merged.has_audit
+            && let Some(records) = &snapshot.audit
+        {
+            verify_segment(
+                &barrier.audit_mac,
+                &merged.audit_head,
+                records,
+                &snapshot.audit_head,
+            )?;
+            merged.audit.extend(records.iter().cloned());
+        }
+        merged.audit_head = snapshot.audit_head;
+    }
+    if !merged.has_audit {
+        // Without the log, the restored vault starts a fresh chain.
+        merged.audit.clear();
+        merged.audit_head = ChainHead::GENESIS;
+    }
+    Ok(merged)
+}
+
+/// One batch writing the header, metadata, every key, name, counter and audit segment.
+fn restore_batch(unlocked: &Unlocked, header: &Header, merged: &Merged) -> Result<Batch> {
+    let barrier = &unlocked.barrier;
+    let meta_key = singleton_key(Table::Meta);
+    let mut batch = Batch::new()
+        .put(
+            singleton_key(Table::Header),
+            header.to_bytes()?,
+            Expect::Absent,
+        )
+        .put(
+            meta_key.clone(),
+            barrier.seal(
+                &meta_key,
+                &VaultMeta {
+                    audit_head: merged.audit_head,
+                },
+                1024,
+            )?,
+            Expect::Absent,
+        );
+    for (id, record) in &merged.keys {
+        let key = barrier.storage_key(Table::Keys, id.as_bytes());
+        let name = barrier.storage_key(Table::Names, record.metadata.name().as_str().as_bytes());
+        batch = batch
+            .put(
+                key.clone(),
+                barrier.seal(&key, record, record.encoded_size_hint())?,
+                Expect::Absent,
+            )
+            .put(
+                name.clone(),
+                barrier.seal(&name, &NameEntry { key_id: *id }, 256)?,
+                Expect::Absent,
+            );
+    }
+    for (id, counter) in &merged.counters {
+        let key = barrier.storage_key(Table::Counters, id.as_bytes());
+        batch = batch.put(
+            key.clone(),
+            barrier.seal(&key, counter, 512)?,
+            Expect::Absent,
+        );
+    }
+    if let Some(first) = merged.audit.first() {
+        let key = audit_key(first.seq);
+        batch = batch.put(
+            key.clone(),
+            barrier.seal(&key, &merged.audit, 512 * merged.audit.len())?,
+            Expect::Absent,
+        );
+    }
+    Ok(batch)
+}

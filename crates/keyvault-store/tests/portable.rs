@@ -1,0 +1,188 @@
+//! Export, import, snapshot and restore: what keyvault-backup builds on.
+
+// Test code: a panic is a test failure, which is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use keyvault_core::{KeyAlgorithm, KeyName, KeyVersion, Transition};
+use keyvault_crypto::Argon2Params;
+use keyvault_store::{
+    FileVault, ImportConflict, MemoryBackend, MemoryVault, NewKey, StoreError, Vault, VaultOptions,
+};
+
+fn options() -> VaultOptions {
+    VaultOptions {
+        argon2: Argon2Params {
+            memory_kib: 19_456,
+            iterations: 2,
+            lanes: 1,
+        },
+        ..VaultOptions::default()
+    }
+}
+
+fn name(text: &str) -> KeyName {
+    KeyName::new(text).unwrap()
+}
+
+fn exportable(text: &str) -> NewKey {
+    let mut spec = NewKey::new(name(text), KeyAlgorithm::default());
+    spec.exportable = true;
+    spec.policy = spec.policy.also_allow(keyvault_core::KeyOperation::Export);
+    spec
+}
+
+#[test]
+fn export_then_import_moves_a_key_between_vaults() {
+    let source = MemoryVault::in_memory(b"a", options()).unwrap();
+    let target = MemoryVault::in_memory(b"b", options()).unwrap();
+    source.create_key(exportable("moving")).unwrap();
+    source.rotate(&name("moving")).unwrap();
+    let old = source.encrypt(&name("moving"), b"secret", b"ctx").unwrap();
+
+    let bundle = source.export_key(&name("moving"), None).unwrap();
+    assert_eq!(bundle.versions.len(), 2);
+    assert!(
+        !format!("{bundle:?}").contains("SecretKey(["),
+        "no material in Debug"
+    );
+    let imported = target.import_key(bundle, ImportConflict::Refuse).unwrap();
+    assert_eq!(imported.latest_version().get(), 2);
+    assert_eq!(&target.decrypt(&old, b"ctx").unwrap()[..], b"secret");
+
+    // Importing again is refused by default, allowed under another name only for another id.
+    let again = source
+        .export_key(&name("moving"), Some(&[KeyVersion::new(2).unwrap()]))
+        .unwrap();
+    assert!(matches!(
+        target.import_key(again, ImportConflict::Refuse),
+        Err(StoreError::NameTaken(_))
+    ));
+    let replace = source.export_key(&name("moving"), None).unwrap();
+    target.import_key(replace, ImportConflict::Replace).unwrap();
+    target.verify_audit().unwrap();
+    source.verify_audit().unwrap();
+}
+
+#[test]
+fn a_non_exportable_key_refuses_export() {
+    let vault = MemoryVault::in_memory(b"a", options()).unwrap();
+    vault
+        .create_key(NewKey::new(name("sealed-in"), KeyAlgorithm::default()))
+        .unwrap();
+    let err = vault.export_key(&name("sealed-in"), None).unwrap_err();
+    assert_eq!(err.kind(), keyvault_core::ErrorKind::Denied, "{err}");
+    vault.create_key(exportable("was-exportable")).unwrap();
+    vault.disallow_export(&name("was-exportable")).unwrap();
+    assert!(vault.export_key(&name("was-exportable"), None).is_err());
+}
+
+#[test]
+fn full_and_incremental_snapshots_restore_the_same_vault() {
+    let vault = MemoryVault::in_memory(b"pw", options()).unwrap();
+    vault
+        .create_key(NewKey::new(name("one"), KeyAlgorithm::default()))
+        .unwrap();
+    let first = vault.encrypt(&name("one"), b"first", b"").unwrap();
+    let full = vault.snapshot(None, true).unwrap();
+
+    vault.rotate(&name("one")).unwrap();
+    vault
+        .create_key(NewKey::new(name("two"), KeyAlgorithm::Aes256Gcm))
+        .unwrap();
+    let second = vault.encrypt(&name("two"), b"second", b"").unwrap();
+    let incremental = vault.snapshot(Some(full.as_base()), true).unwrap();
+    assert_eq!(
+        incremental.keys.len(),
+        2,
+        "both keys changed since the base"
+    );
+
+    let restored = Vault::restore(
+        MemoryBackend::new(),
+        &[full, incremental],
+        b"new",
+        options(),
+    )
+    .unwrap();
+    assert_eq!(&restored.decrypt(&first, b"").unwrap()[..], b"first");
+    assert_eq!(&restored.decrypt(&second, b"").unwrap()[..], b"second");
+    assert_eq!(
+        restored.key(&name("one")).unwrap(),
+        vault.key(&name("one")).unwrap()
+    );
+    restored.verify_audit().unwrap();
+}
+
+#[test]
+fn a_broken_or_foreign_chain_is_refused() {
+    let vault = MemoryVault::in_memory(b"pw", options()).unwrap();
+    let other = MemoryVault::in_memory(b"pw", options()).unwrap();
+    let full = vault.snapshot(None, true).unwrap();
+    let inc1 = vault.snapshot(Some(full.as_base()), true).unwrap();
+    let inc2 = vault.snapshot(Some(inc1.as_base()), true).unwrap();
+    let foreign = other.snapshot(None, true).unwrap();
+    let foreign_inc = other.snapshot(Some(foreign.as_base()), true).unwrap();
+    let restore = |chain: &[keyvault_store::VaultSnapshot]| {
+        Vault::restore(MemoryBackend::new(), chain, b"x", options())
+    };
+    assert!(restore(&[]).is_err());
+    assert!(restore(&[inc1]).is_err(), "incremental first");
+    let full = vault.snapshot(None, true).unwrap();
+    assert!(restore(&[full, inc2]).is_err(), "gap in the chain");
+    let full = vault.snapshot(None, true).unwrap();
+    assert!(
+        restore(&[full, foreign_inc]).is_err(),
+        "foreign incremental"
+    );
+}
+
+#[test]
+fn restore_file_is_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = FileVault::create(dir.path().join("source.db"), b"pw", options()).unwrap();
+    source
+        .create_key(NewKey::new(name("kept"), KeyAlgorithm::default()))
+        .unwrap();
+    source
+        .transition(&name("kept"), Transition::Revoke)
+        .unwrap();
+    let snapshot = source.snapshot(None, false).unwrap();
+    let target = dir.path().join("restored.db");
+    let restored = FileVault::restore_file(&target, &[snapshot], b"new", options()).unwrap();
+    assert_eq!(
+        restored.key(&name("kept")).unwrap().state(),
+        keyvault_core::KeyState::Revoked
+    );
+    restored.verify_audit().unwrap();
+    drop(restored);
+    assert!(
+        FileVault::open_file(&target, b"pw", options()).is_err(),
+        "old password does not open it"
+    );
+    FileVault::open_file(&target, b"new", options()).unwrap();
+
+    // Restoring over an existing file is refused and leaves it alone.
+    let snapshot = source.snapshot(None, true).unwrap();
+    assert!(matches!(
+        FileVault::restore_file(&target, &[snapshot], b"x", options()),
+        Err(StoreError::AlreadyExists(_))
+    ));
+    // A broken chain leaves no file behind.
+    let missing = dir.path().join("never.db");
+    let inc = source
+        .snapshot(Some(source.snapshot(None, true).unwrap().as_base()), true)
+        .unwrap();
+    assert!(FileVault::restore_file(&missing, &[inc], b"x", options()).is_err());
+    assert!(!missing.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
