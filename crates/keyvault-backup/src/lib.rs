@@ -4,7 +4,7 @@
 //! |---|---|
 //! | [`export`] | one key, all or chosen versions: [`ExportedKey`] in JSON or compact binary, [`export_key`], [`import_key`] |
 //! | [`backup`] | the whole vault: [`create_backup`], [`create_incremental_backup`], [`VaultBackup`] |
-//! | [`restore`] | [`restore_to_file`] (all-or-nothing), [`restore()`], [`merge_into`], [`verify_backup`], [`verify_chain`] |
+//! | [`mod@restore`] | [`restore_to_file`] (all-or-nothing), [`restore()`], [`merge_into`], [`verify_backup`], [`verify_chain`] |
 //! | [`legacy`] | migration from rust-keyvault 0.2: its export files and FileStore directories |
 //!
 //! Every file is sealed under one Argon2id derivation of a password (parameters bounded by a
