@@ -122,7 +122,8 @@ impl Counters {
     /// store when this process's ranges run out.
     ///
     /// Returns [`Spent::VersionExhausted`] when `version` has reached its use limit (rotation
-    /// trigger or AES-GCM cap): the caller rotates and tries again.
+    /// trigger or AES-GCM cap) or a newer version has started counting: the caller rotates (or
+    /// finds the key already rotated) and tries again.
     ///
     /// # Errors
     /// [`Denial::UsageLimitReached`] (as a core error) when `max_operations` is used up;
@@ -145,10 +146,16 @@ impl Counters {
         let id = metadata.id();
         let mut pools = self.pools.lock().map_err(|_| StoreError::Poisoned)?;
         let mut pool = pools.get(&id).copied().unwrap_or_default();
-        if counts_uses && pool.version != version.get() {
-            pool.version = version.get();
-            pool.uses_next = 0;
-            pool.uses_end = 0;
+        if counts_uses {
+            if pool.version > version.get() {
+                // A newer version already encrypts: this caller read the key before a rotation.
+                return Ok(Spent::VersionExhausted);
+            }
+            if pool.version < version.get() {
+                pool.version = version.get();
+                pool.uses_next = 0;
+                pool.uses_end = 0;
+            }
         }
         let short = Shortfall {
             operations: limits.max_operations.is_some()
@@ -223,7 +230,7 @@ fn read<B: Backend>(backend: &B, barrier: &Barrier, id: KeyId) -> Result<(Counte
 }
 
 /// Reserve fresh ranges for the counters that ran out. `None`: the version's uses are
-/// exhausted.
+/// exhausted, or a newer version is already counting.
 fn reserve<B: Backend>(
     backend: &B,
     barrier: &Barrier,
@@ -260,7 +267,11 @@ fn reserve<B: Backend>(
         if short.uses
             && let Some(max_uses) = limits.max_uses
         {
-            if record.version != version {
+            if record.version > version {
+                // Another process rotated past this version: never reset a newer count.
+                return Ok(None);
+            }
+            if record.version < version {
                 record.version = version;
                 record.version_uses = 0;
             }

@@ -107,7 +107,7 @@ impl Header {
     }
 
     /// Parse a stored header, bounding its size and contents before any key derivation.
-    pub(crate) fn parse(bytes: &[u8]) -> Result<Self> {
+    pub(crate) fn parse(bytes: &[u8], origin: &str) -> Result<Self> {
         if bytes.len() > MAX_HEADER_LEN {
             return Err(StoreError::tampered("vault header (too large)"));
         }
@@ -115,7 +115,7 @@ impl Header {
             .map_err(|_| StoreError::tampered("vault header (unreadable)"))?;
         if header.format != HEADER_FORMAT {
             return Err(StoreError::NotAVault {
-                path: String::new(),
+                path: origin.to_owned(),
                 reason: format!("header format {} is not supported", header.format),
             });
         }

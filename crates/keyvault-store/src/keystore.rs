@@ -79,6 +79,11 @@ pub trait KeyStore: Send + Sync {
     /// # Errors
     /// As [`Vault::generate_data_key`].
     fn generate_data_key(&self, name: &KeyName, aad: &[u8]) -> Result<DataKey>;
+    /// See [`Vault::unwrap_data_key`].
+    ///
+    /// # Errors
+    /// As [`Vault::unwrap_data_key`].
+    fn unwrap_data_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<keyvault_crypto::SecretKey>;
     /// See [`Vault::sign`].
     ///
     /// # Errors
@@ -152,6 +157,9 @@ impl<B: Backend> KeyStore for Vault<B> {
     }
     fn generate_data_key(&self, name: &KeyName, aad: &[u8]) -> Result<DataKey> {
         Vault::generate_data_key(self, name, aad)
+    }
+    fn unwrap_data_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<keyvault_crypto::SecretKey> {
+        Vault::unwrap_data_key(self, wrapped, aad)
     }
     fn sign(&self, name: &KeyName, data: &[u8]) -> Result<Signature> {
         Vault::sign(self, name, data)

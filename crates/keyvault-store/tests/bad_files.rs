@@ -692,7 +692,6 @@ fn damaged_and_foreign_files_give_typed_errors_never_panics_never_silent_loss() 
 }
 
 #[test]
-#[ignore = "bug: opening a foreign SQLite database switches it to WAL mode before refusing it (FileBackend::open → connect sets journal_mode before check_identity)"]
 fn a_refused_foreign_database_is_left_untouched() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("someone-elses.db");
@@ -730,7 +729,6 @@ fn a_refused_foreign_database_is_left_untouched() {
 }
 
 #[test]
-#[ignore = "bug: StoreError::NotAVault from Vault::open (no header record, unknown header format) has an empty path"]
 fn not_a_vault_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("headless.kv");

@@ -470,7 +470,6 @@ enum Left {
 }
 
 #[test]
-#[ignore = "bug: FileVault::create killed during Argon2 leaves a file that neither opens (NotAVault) nor can be created again (AlreadyExists)"]
 fn a_killed_creation_leaves_no_vault_or_a_whole_one() {
     let runs: u64 = std::env::var("KEYVAULT_CRASH_RUNS")
         .ok()

@@ -206,6 +206,11 @@ pub trait Backend: Send + Sync {
     /// Storage errors.
     fn sequence(&self) -> Result<u64>;
 
+    /// Where the records live, for error messages (a file path, or "memory").
+    fn describe(&self) -> String {
+        "the in-memory store".to_owned()
+    }
+
     /// Best effort: make deleted or overwritten data unrecoverable from the backend's own logs
     /// and free lists (called after key material is destroyed). The default does nothing.
     fn compact(&self) {}

@@ -85,8 +85,11 @@ impl FileBackend {
         if !path.exists() {
             return Err(StoreError::NoVault(path.display().to_string()));
         }
-        let conn = connect(path)?;
+        // Check identity on a bare connection first: configuring (WAL mode) writes to the
+        // file, and a file that is not ours must be left exactly as it was.
+        let conn = open_bare(path)?;
         check_identity(path, &conn)?;
+        configure(path, &conn)?;
         Ok(FileBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![conn]),
@@ -240,6 +243,10 @@ impl Backend for FileBackend {
         })
     }
 
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
     fn compact(&self) {
         // Fold the write-ahead log into the database file and truncate it; secure_delete has
         // already zeroed freed pages in the file itself. Failure (for example a reader holding
@@ -261,20 +268,31 @@ impl Backend for FileBackend {
 
 /// Open a connection with keyvault's settings. Never creates the file (creation is explicit).
 fn connect(path: &Path) -> Result<Connection> {
+    let conn = open_bare(path)?;
+    configure(path, &conn)?;
+    Ok(conn)
+}
+
+/// A connection with no settings applied: opening and reading never write to the file.
+fn open_bare(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags).map_err(|err| db_error(path, err))?;
-    let configure = || -> rusqlite::Result<()> {
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.busy_timeout(BUSY_TIMEOUT)
+        .map_err(|err| db_error(path, err))?;
+    Ok(conn)
+}
+
+fn configure(path: &Path, conn: &Connection) -> Result<()> {
+    let apply = || -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "trusted_schema", "OFF")?;
         Ok(())
     };
-    configure().map_err(|err| db_error(path, err))?;
-    Ok(conn)
+    apply().map_err(|err| db_error(path, err))
 }
 
 /// Refuse files that are SQLite databases but not ours.

@@ -159,6 +159,25 @@ impl<B: Backend> Vault<B> {
         self.commit_events(std::slice::from_ref(&event))
     }
 
+    /// Record a request that failed before it reached the vault — for example an import whose
+    /// file was tampered with or whose password was wrong — so refusals outside the vault are
+    /// logged too. Only the operation, the key name and the error's kind are recorded.
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn audit_refusal(
+        &self,
+        operation: AuditOperation,
+        name: Option<&keyvault_core::KeyName>,
+        kind: keyvault_core::ErrorKind,
+    ) -> Result<()> {
+        let mut event = self.event(self.now(), operation, Outcome::Error { kind });
+        if let Some(name) = name {
+            event = event.with_key_name(name.clone());
+        }
+        self.audit_now(event)
+    }
+
     /// The audit records that match `filter`, oldest first. Buffered events are committed
     /// first so the log is complete.
     ///

@@ -210,10 +210,10 @@ impl<B: Backend> Vault<B> {
         };
         self.modify_key(name, operation, |record, now| {
             let change = record.metadata.transition(transition, now)?;
-            Ok(vec![
+            Ok(Some(vec![
                 ("from", change.from.kind().as_str().to_owned()),
                 ("to", change.to.kind().as_str().to_owned()),
-            ])
+            ]))
         })
     }
 
@@ -238,10 +238,10 @@ impl<B: Backend> Vault<B> {
             let state = record
                 .metadata
                 .version_transition(version, transition, now)?;
-            Ok(vec![
+            Ok(Some(vec![
                 ("version", version.get().to_string()),
                 ("to", state.as_str().to_owned()),
-            ])
+            ]))
         })
     }
 
@@ -264,14 +264,15 @@ impl<B: Backend> Vault<B> {
     ) -> Result<KeyMetadata> {
         self.modify_key(name, AuditOperation::Rotate, |record, now| {
             if seen_version.is_some() && record.metadata.encryption_version() != seen_version {
-                return Ok(vec![("trigger", format!("{trigger} (already rotated)"))]);
+                // Another thread or process rotated first: nothing to do.
+                return Ok(None);
             }
             let version = record.metadata.rotate(now)?;
             record.material.insert(version.get(), Material::generate()?);
-            Ok(vec![
+            Ok(Some(vec![
                 ("version", version.get().to_string()),
                 ("trigger", trigger.to_owned()),
-            ])
+            ]))
         })
     }
 
@@ -289,10 +290,10 @@ impl<B: Backend> Vault<B> {
             AuditOperation::SetMinDecryptionVersion,
             |record, now| {
                 let previous = record.metadata.set_min_decryption_version(version, now)?;
-                Ok(vec![
+                Ok(Some(vec![
                     ("from", previous.get().to_string()),
                     ("to", version.get().to_string()),
-                ])
+                ]))
             },
         )
     }
@@ -305,10 +306,10 @@ impl<B: Backend> Vault<B> {
     pub fn trim(&self, name: &KeyName, floor: KeyVersion) -> Result<KeyMetadata> {
         self.modify_key(name, AuditOperation::Trim, |record, now| {
             let destroyed = record.metadata.trim(floor, now)?;
-            Ok(vec![
+            Ok(Some(vec![
                 ("floor", floor.get().to_string()),
                 ("destroyed", destroyed.len().to_string()),
-            ])
+            ]))
         })
     }
 
@@ -319,7 +320,7 @@ impl<B: Backend> Vault<B> {
     pub fn set_policy(&self, name: &KeyName, policy: KeyPolicy) -> Result<KeyMetadata> {
         self.modify_key(name, AuditOperation::UpdatePolicy, |record, now| {
             let change = record.metadata.update_policy(policy.clone(), now)?;
-            Ok(vec![("changed", change.changed_fields().join(","))])
+            Ok(Some(vec![("changed", change.changed_fields().join(","))]))
         })
     }
 
@@ -330,7 +331,7 @@ impl<B: Backend> Vault<B> {
     pub fn disallow_export(&self, name: &KeyName) -> Result<KeyMetadata> {
         self.modify_key(name, AuditOperation::DisallowExport, |record, now| {
             let changed = record.metadata.disallow_export(now)?;
-            Ok(vec![("changed", changed.to_string())])
+            Ok(Some(vec![("changed", changed.to_string())]))
         })
     }
 
@@ -352,7 +353,7 @@ impl<B: Backend> Vault<B> {
                 }
                 .into());
             }
-            Ok(Vec::new())
+            Ok(Some(Vec::new()))
         })
     }
 
@@ -417,12 +418,13 @@ impl<B: Backend> Vault<B> {
     }
 
     /// The one path every management change takes: read, change, commit with its audit event,
-    /// retry on conflict; a refused change is audited too.
+    /// retry on conflict; a refused change is audited too. A change that returns `None` found
+    /// nothing to do and commits nothing.
     fn modify_key(
         &self,
         name: &KeyName,
         operation: AuditOperation,
-        change: impl Fn(&mut KeyRecord, Timestamp) -> Result<Vec<(&'static str, String)>>,
+        change: impl Fn(&mut KeyRecord, Timestamp) -> Result<Option<Vec<(&'static str, String)>>>,
     ) -> Result<KeyMetadata> {
         let unlocked = self.unlocked()?;
         self.flush_audit()?;
@@ -437,7 +439,8 @@ impl<B: Backend> Vault<B> {
             };
             let id = record.metadata.id();
             let details = match change(&mut record, now) {
-                Ok(details) => details,
+                Ok(Some(details)) => details,
+                Ok(None) => return Ok(record.metadata),
                 Err(err) => {
                     self.audit_failure(operation, Some(id), Some(name), &err)?;
                     return Err(err);

@@ -154,11 +154,44 @@ impl FileVault {
         options: VaultOptions,
     ) -> Result<Self> {
         let path = path.as_ref();
-        let backend = FileBackend::create(path)?;
-        Vault::init(backend, password, options).inspect_err(|_| {
-            // A vault whose initialisation failed is useless: leave nothing behind.
-            let _ = std::fs::remove_file(path);
+        FileVault::build_then_publish(path, options, |backend, options| {
+            Vault::init(backend, password, options)
         })
+    }
+
+    /// Build a vault in a temporary file beside `path` and make it appear at `path` only when
+    /// complete, so a crash or an error part way never leaves a half-made vault there.
+    pub(crate) fn build_then_publish(
+        path: &std::path::Path,
+        options: VaultOptions,
+        build: impl FnOnce(FileBackend, VaultOptions) -> Result<Self>,
+    ) -> Result<Self> {
+        if path.exists() {
+            return Err(StoreError::AlreadyExists(path.display().to_string()));
+        }
+        let file_name = path.file_name().map_or_else(
+            || "vault".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        );
+        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
+        let temporary = path.with_file_name(format!(".{file_name}.building-{suffix}"));
+        let built = FileBackend::create(&temporary).and_then(|backend| {
+            let vault = build(backend, options.clone())?;
+            vault.flush_audit()?;
+            // Dropping the vault closes its connections, folding the log into the file.
+            vault.unlocked()
+        });
+        let published = built.and_then(|unlocked| {
+            FileBackend::publish(&temporary, path)?;
+            Ok(unlocked)
+        });
+        match published {
+            Ok(unlocked) => Ok(Vault::assemble(FileBackend::open(path)?, options, unlocked)),
+            Err(err) => {
+                FileBackend::remove(&temporary);
+                Err(err)
+            }
+        }
     }
 
     /// Open the vault file at `path` with `password`.
@@ -200,7 +233,7 @@ impl<B: Backend> Vault<B> {
         let master = SecretKey::generate()?;
         let header = Header::create(&master, password, &options.argon2, now)?;
         let barrier = Barrier::new(&master, header.vault_id)?;
-        let vault = Vault::assemble(backend, options, Unlocked { master, barrier });
+        let vault = Vault::assemble(backend, options, Arc::new(Unlocked { master, barrier }));
         let unlocked = vault.unlocked()?;
         let meta_key = singleton_key(Table::Meta);
         let genesis = VaultMeta {
@@ -232,19 +265,19 @@ impl<B: Backend> Vault<B> {
     /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks.
     pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
         let unlocked = unlock_backend(&backend, password)?;
-        let vault = Vault::assemble(backend, options, unlocked);
+        let vault = Vault::assemble(backend, options, Arc::new(unlocked));
         vault.read_meta()?;
         let now = vault.now();
         vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
         Ok(vault)
     }
 
-    fn assemble(backend: B, options: VaultOptions, unlocked: Unlocked) -> Self {
+    fn assemble(backend: B, options: VaultOptions, unlocked: Arc<Unlocked>) -> Self {
         Vault {
             backend,
             audit: audit::AuditBuffer::new(options.audit_commit),
             options,
-            unlocked: RwLock::new(Some(Arc::new(unlocked))),
+            unlocked: RwLock::new(Some(unlocked)),
             cache: RwLock::new(Cache::default()),
             counters: Counters::default(),
         }
@@ -308,7 +341,7 @@ impl<B: Backend> Vault<B> {
                 .backend
                 .get(&singleton_key(Table::Header))?
                 .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
-            let header = Header::parse(&record.value)?;
+            let header = Header::parse(&record.value, &self.backend.describe())?;
             let updated = header.change_password(
                 &unlocked.master,
                 &unlocked.barrier,
@@ -413,8 +446,8 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Drop cached keys if anyone (another thread or process) has committed since they were
-    /// read, so a key revoked elsewhere is never used here.
-    fn refresh_cache(&self) -> Result<()> {
+    /// read, so a key revoked elsewhere is never used here. Returns the sequence checked.
+    fn refresh_cache(&self) -> Result<u64> {
         let sequence = self.backend.sequence()?;
         let stale = self
             .cache
@@ -429,12 +462,12 @@ impl<B: Backend> Vault<B> {
                 cache.sequence = sequence;
             }
         }
-        Ok(())
+        Ok(sequence)
     }
 
     /// The key named `name`, from the cache or the store.
     pub(crate) fn key_by_name(&self, name: &KeyName) -> Result<Arc<LoadedKey>> {
-        self.refresh_cache()?;
+        let sequence = self.refresh_cache()?;
         let cached = {
             let cache = self.cache.read().map_err(|_| StoreError::Poisoned)?;
             cache
@@ -448,12 +481,12 @@ impl<B: Backend> Vault<B> {
         }
         let unlocked = self.unlocked()?;
         let (record, _) = self.read_record_by_name(&unlocked, name)?;
-        self.cache_insert(record)
+        self.cache_insert(record, sequence)
     }
 
     /// The key with id `id`, from the cache or the store.
     pub(crate) fn key_by_id(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
-        self.refresh_cache()?;
+        let sequence = self.refresh_cache()?;
         if let Some(key) = self
             .cache
             .read()
@@ -465,17 +498,22 @@ impl<B: Backend> Vault<B> {
         }
         let unlocked = self.unlocked()?;
         let (record, _) = self.read_record_by_id(&unlocked, id)?;
-        self.cache_insert(record)
+        self.cache_insert(record, sequence)
     }
 
-    fn cache_insert(&self, record: KeyRecord) -> Result<Arc<LoadedKey>> {
+    /// Cache a record read after the cache was checked at `sequence`, unless the cache has
+    /// moved on since: a record read before someone else's commit must never be cached as if it
+    /// were read after it.
+    fn cache_insert(&self, record: KeyRecord, sequence: u64) -> Result<Arc<LoadedKey>> {
         let loaded = Arc::new(load_key(record)?);
         let mut cache = self.cache.write().map_err(|_| StoreError::Poisoned)?;
-        let id = loaded.record.metadata.id();
-        cache
-            .by_name
-            .insert(loaded.record.metadata.name().clone(), id);
-        cache.by_id.insert(id, Arc::clone(&loaded));
+        if cache.sequence == sequence {
+            let id = loaded.record.metadata.id();
+            cache
+                .by_name
+                .insert(loaded.record.metadata.name().clone(), id);
+            cache.by_id.insert(id, Arc::clone(&loaded));
+        }
         Ok(loaded)
     }
 
@@ -547,10 +585,10 @@ fn unlock_backend<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> 
         backend
             .get(&singleton_key(Table::Header))?
             .ok_or_else(|| StoreError::NotAVault {
-                path: String::new(),
+                path: backend.describe(),
                 reason: "it holds no vault header".to_owned(),
             })?;
-    let header = Header::parse(&record.value)?;
+    let header = Header::parse(&record.value, &backend.describe())?;
     let master = header.unlock(password)?;
     let barrier = Barrier::new(&master, header.vault_id)?;
     header.verify_mac(&barrier)?;

@@ -19,7 +19,7 @@ use keyvault_core::{
 use keyvault_crypto::SecretKey;
 
 use super::{MAX_ATTEMPTS, Unlocked, Vault, VaultOptions};
-use crate::backend::{Backend, Batch, Expect, FileBackend};
+use crate::backend::{Backend, Batch, Expect};
 use crate::barrier::{Barrier, Table, audit_key, singleton_key};
 use crate::error::{Result, StoreError};
 use crate::header::Header;
@@ -366,7 +366,7 @@ impl<B: Backend> Vault<B> {
             .backend
             .get(&singleton_key(Table::Header))?
             .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
-        let header = Header::parse(&header_record.value)?;
+        let header = Header::parse(&header_record.value, &self.backend.describe())?;
         let mut keys = Vec::new();
         for stored in self.backend.scan_prefix(&[Table::Keys.prefix()])? {
             if stored.revision <= since {
@@ -483,7 +483,7 @@ impl<B: Backend> Vault<B> {
         };
         let batch = restore_batch(&unlocked, &header, &merged)?;
         backend.commit(&batch)?;
-        let vault = Vault::assemble(backend, options, unlocked);
+        let vault = Vault::assemble(backend, options, std::sync::Arc::new(unlocked));
         let event = vault
             .event(vault.now(), AuditOperation::Restore, Outcome::Ok)
             .with_detail("snapshots", snapshots.len().to_string());
@@ -505,32 +505,9 @@ impl super::FileVault {
         password: &[u8],
         options: VaultOptions,
     ) -> Result<Self> {
-        let path = path.as_ref();
-        if path.exists() {
-            return Err(StoreError::AlreadyExists(path.display().to_string()));
-        }
-        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
-        let file_name = path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "vault".to_owned());
-        let temporary = path.with_file_name(format!(".{file_name}.restore-{suffix}"));
-        let built = Vault::restore(
-            FileBackend::create(&temporary)?,
-            snapshots,
-            password,
-            options.clone(),
-        )
-        .and_then(|vault| {
-            vault.flush_audit()?;
-            Ok(())
-        });
-        let renamed = built.and_then(|()| FileBackend::publish(&temporary, path));
-        if let Err(err) = renamed {
-            FileBackend::remove(&temporary);
-            return Err(err);
-        }
-        super::FileVault::open_file(path, password, options)
+        super::FileVault::build_then_publish(path.as_ref(), options, |backend, options| {
+            Vault::restore(backend, snapshots, password, options)
+        })
     }
 }
 

@@ -26,7 +26,7 @@ use crate::error::{Result, StoreError};
 const MAX_ROTATIONS_PER_USE: usize = 8;
 
 /// A fresh data key: use `plaintext` now, store `wrapped` beside the data, and call
-/// [`Vault::decrypt`] on `wrapped` to get the key back later.
+/// [`Vault::unwrap_data_key`] on `wrapped` to get the key back later.
 pub struct DataKey {
     /// The data key itself.
     pub plaintext: SecretKey,
@@ -130,8 +130,9 @@ impl<B: Backend> Vault<B> {
     /// [`StoreError::KeyNotFound`], a core `KeyDestroyed` or `Denied` error, or an opaque
     /// authentication failure for wrong AAD or any change to the envelope.
     pub fn decrypt(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.audited(AuditOperation::Decrypt, None, aad, |_| {
+        self.audited(AuditOperation::Decrypt, None, aad, |event| {
             let envelope = Envelope::parse(sealed)?;
+            name_envelope_key(event, &envelope);
             let (key, version) = self.key_for_envelope(&envelope, KeyOperation::Decrypt)?;
             let plaintext = envelope.open(aead(&key, version)?, aad)?;
             Ok((plaintext, Some((key, version))))
@@ -154,6 +155,7 @@ impl<B: Backend> Vault<B> {
     pub fn rewrap(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
         self.audited(AuditOperation::Rewrap, None, aad, |event| {
             let envelope = Envelope::parse(sealed)?;
+            name_envelope_key(event, &envelope);
             let (key, old) = self.key_for_envelope(&envelope, KeyOperation::Decrypt)?;
             let plaintext = envelope.open(aead(&key, old)?, aad)?;
             let (key, version) = self.prepare(key, KeyOperation::Encrypt, None, 1)?;
@@ -188,6 +190,22 @@ impl<B: Backend> Vault<B> {
         })
     }
 
+    /// Recover a data key from its wrapped form, checking the policy for `Unwrap` (where
+    /// [`Vault::decrypt`] of the same envelope checks `Decrypt`).
+    ///
+    /// # Errors
+    /// As [`Vault::decrypt`]; an envelope that does not hold a 32-byte key.
+    pub fn unwrap_data_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey> {
+        self.audited(AuditOperation::Unwrap, None, aad, |event| {
+            let envelope = Envelope::parse(wrapped)?;
+            name_envelope_key(event, &envelope);
+            let (key, version) = self.key_for_envelope(&envelope, KeyOperation::Unwrap)?;
+            let plaintext = envelope.open(aead(&key, version)?, aad)?;
+            let data_key = SecretKey::from_slice(&plaintext)?;
+            Ok((data_key, Some((key, version))))
+        })
+    }
+
     /// HMAC-SHA256 of `data` with the HMAC key named `name`.
     ///
     /// # Errors
@@ -214,8 +232,11 @@ impl<B: Backend> Vault<B> {
     /// An opaque authentication failure if the tag does not match; as [`Vault::sign`] otherwise
     /// (with `Verify` and the signature's version checked).
     pub fn verify(&self, name: &KeyName, data: &[u8], signature: &Signature) -> Result<()> {
-        self.audited(AuditOperation::Verify, Some(name), b"", |_| {
+        self.audited(AuditOperation::Verify, Some(name), b"", |event| {
             let key = self.key_by_name(name)?;
+            *event = event
+                .clone()
+                .for_key(key.record.metadata.id(), Some(signature.version));
             let (key, version) =
                 self.prepare(key, KeyOperation::Verify, Some(signature.version), 1)?;
             let mut mac = HmacSha256::new(version_key(&key, version)?.mac.expose_secret());
@@ -309,9 +330,15 @@ impl<B: Backend> Vault<B> {
             )? {
                 Spent::Done => return Ok((key, version)),
                 Spent::VersionExhausted => {
-                    let name = metadata.name().clone();
-                    self.rotate_with(&name, Some(version), "use count")?;
-                    key = self.key_by_id(id)?;
+                    // Rotate only if no one else has: a fresh read may show a newer version.
+                    let fresh = self.key_by_id(id)?;
+                    if fresh.record.metadata.encryption_version() == Some(version) {
+                        let name = metadata.name().clone();
+                        self.rotate_with(&name, Some(version), "use count")?;
+                        key = self.key_by_id(id)?;
+                    } else {
+                        key = fresh;
+                    }
                 }
             }
         }
@@ -345,7 +372,9 @@ impl<B: Backend> Vault<B> {
             Err(err) => {
                 let mut event = event;
                 event.outcome = outcome_of(err);
-                if let Some(id) = err_key(err) {
+                if event.key_id.is_none()
+                    && let Some(id) = err_key(err)
+                {
                     event = event.for_key(id, None);
                 }
                 event
@@ -354,6 +383,15 @@ impl<B: Backend> Vault<B> {
         self.audit_usage(event)?;
         result.map(|(value, _)| value)
     }
+}
+
+/// Name the envelope's key and version in the event before anything can fail, so a failed
+/// decryption is still found by a filter on its key.
+fn name_envelope_key(event: &mut keyvault_core::AuditEvent, envelope: &Envelope<'_>) {
+    let header = envelope.header();
+    *event = event
+        .clone()
+        .for_key(header.key_id, Some(header.key_version));
 }
 
 fn err_key(err: &StoreError) -> Option<keyvault_core::KeyId> {
