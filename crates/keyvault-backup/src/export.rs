@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
     KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState, VersionTransition,
 };
@@ -177,8 +178,21 @@ pub fn import_key<B: Backend>(
     options: &ImportOptions,
 ) -> Result<KeyMetadata> {
     let now = vault.options().clock.now();
-    exported.check_importable(now, options.allow_expired)?;
-    let mut bundle = exported.open(password)?;
+    // A file refused before it reaches the vault is still logged there, by kind only.
+    let opened = exported
+        .check_importable(now, options.allow_expired)
+        .and_then(|()| exported.open(password));
+    let mut bundle = match opened {
+        Ok(bundle) => bundle,
+        Err(err) => {
+            vault.audit_refusal(
+                AuditOperation::Import,
+                Some(exported.metadata().name()),
+                err.kind(),
+            )?;
+            return Err(err);
+        }
+    };
     let carried: BTreeSet<KeyVersion> = bundle.versions.keys().copied().collect();
     let missing: Vec<KeyVersion> = bundle
         .metadata

@@ -224,10 +224,21 @@ fn wrong_password_is_a_clear_error() {
         .create_key(exportable("k", KeyAlgorithm::HmacSha256))
         .unwrap();
     let exported = export_key(&source, &name("k"), PW, &export_options()).unwrap();
-    let err = import_key(&vault(), &exported, b"not it", &ImportOptions::default()).unwrap_err();
+    let target = vault();
+    let err = import_key(&target, &exported, b"not it", &ImportOptions::default()).unwrap_err();
     assert!(matches!(err, BackupError::WrongPassword { .. }), "{err}");
     assert_eq!(err.kind(), keyvault_core::ErrorKind::Authentication);
     assert!(err.to_string().contains("wrong password"), "{err}");
+    // The refusal is logged in the target vault even though no key reached it.
+    let refused = target
+        .audit_log(&keyvault_store::AuditFilter {
+            operation: Some(keyvault_core::audit::AuditOperation::Import),
+            outcome: Some("error".to_owned()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].event.key_name.as_ref(), Some(&name("k")));
 }
 
 #[test]
