@@ -1,26 +1,111 @@
-//! The `keyvault` command-line tool.
+//! `keyvault`: named, versioned, policy-governed keys in a local vault file, from a terminal or
+//! a script.
 //!
-//! **Not built yet.** The commands (init, key management, encrypt/decrypt, export/import,
-//! backup/restore, audit) arrive with keyvault-store and keyvault-backup. Until then the binary
-//! says so and exits with status 2, rather than pretending to work.
+//! This binary holds no cryptography or storage logic of its own: it parses the command line
+//! ([`args`]), finds passwords ([`password`]), calls keyvault-store and keyvault-backup
+//! ([`commands`]), and prints the result as text or one JSON document ([`output`]). The one
+//! format it defines is the chunked stream for files of any size ([`stream`]), built from
+//! keyvault-crypto's explicit-nonce AEAD and a data key from the vault.
+//!
+//! Exit codes are listed in [`exit`], in `keyvault --help` and in the README.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod args;
+mod commands;
+mod context;
+mod exit;
+mod io;
+mod log;
+mod output;
+mod password;
+mod progress;
+mod stream;
+mod time;
+
+use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
+use clap::Parser;
+use serde_json::json;
+
+use crate::args::Cli;
+use crate::exit::Code;
+
 fn main() -> ExitCode {
-    let version = env!("CARGO_PKG_VERSION");
-    match std::env::args().nth(1).as_deref() {
-        Some("--version" | "-V") => {
-            println!("keyvault {version}");
-            ExitCode::SUCCESS
-        }
-        _ => {
-            eprintln!(
-                "keyvault {version}: the command-line interface is not built yet; \
-                 the cryptographic core is (see README.md)"
-            );
-            ExitCode::from(2)
-        }
+    // A bug must still end in one sentence on stderr, never a Rust panic message or backtrace.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("keyvault: internal error{location}; please report it");
+    }));
+    std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Code::Failure.into())
+}
+
+/// Parse, run, report.
+fn run() -> ExitCode {
+    let json = std::env::args_os().any(|arg| arg == "--json");
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err, json),
+    };
+    log::init(cli.global.quiet, cli.global.verbose);
+    match commands::run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err, cli.global.json),
     }
+}
+
+/// Print clap's message (help and version go to stdout with status 0).
+fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
+    use clap::error::ErrorKind;
+    let _ = err.print();
+    let status = err.exit_code();
+    let informational = matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    );
+    if json && !informational {
+        let message = err
+            .render()
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid usage")
+            .trim_start_matches("error: ")
+            .to_owned();
+        let _ = output::print_json(&json!({
+            "error": { "message": message, "code": Code::Usage.status(), "kind": Code::Usage.name() }
+        }));
+    }
+    ExitCode::from(u8::try_from(status).unwrap_or(Code::Usage.status()))
+}
+
+/// Print `err` as one sentence on stderr (and a JSON document with `--json`); its exit code.
+fn report(err: &anyhow::Error, json: bool) -> ExitCode {
+    if broken_pipe(err) {
+        // The reader went away (`keyvault audit export | head`): not worth a message.
+        return ExitCode::SUCCESS;
+    }
+    let code = exit::classify(err);
+    let message = format!("{err:#}");
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "keyvault: {message}");
+    if json {
+        let _ = output::print_json(&json!({
+            "error": { "message": message, "code": code.status(), "kind": code.name() }
+        }));
+    }
+    code.into()
+}
+
+fn broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -1,0 +1,613 @@
+//! `encrypt`, `decrypt`, `rewrap`, `datakey`, `mac`, `verify` and `derive`.
+
+use std::io::{BufReader, Chain, Cursor, Read, Write};
+
+use anyhow::{Context as _, Result};
+use base64ct::{Base64, Encoding};
+use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
+use keyvault_core::{Envelope, KeyName};
+use keyvault_crypto::{AeadKey, Algorithm, SecretKey, Zeroizing};
+use keyvault_store::{FileVault, Signature};
+use serde_json::{Value, json};
+
+use super::finish;
+use crate::args::{
+    DatakeyArgs, DecryptArgs, DeriveArgs, EncryptArgs, FormatArg, MacArgs, RewrapArgs, VerifyArgs,
+};
+use crate::context::Context;
+use crate::exit::{Code, Failure};
+use crate::io::{Input, Output};
+use crate::log;
+use crate::progress::Progress;
+use crate::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader};
+
+/// Most data `mac` and `verify` hold in memory.
+const MAX_MAC_INPUT: usize = MAX_PLAINTEXT_LEN;
+
+fn aad(text: Option<&String>) -> &[u8] {
+    text.map_or(&[], |text| text.as_bytes())
+}
+
+/// The envelope format or the stream format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Envelope,
+    Stream,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Envelope => "envelope",
+            Format::Stream => "stream",
+        }
+    }
+}
+
+fn is_stdin(path: Option<&std::path::Path>) -> bool {
+    path.is_none_or(|path| path == std::path::Path::new("-"))
+}
+
+/// `keyvault encrypt`.
+pub(crate) fn encrypt(ctx: &Context<'_>, args: &EncryptArgs) -> Result<()> {
+    let format = match (args.format, args.armor) {
+        (FormatArg::Stream, true) => {
+            return Err(Failure::usage(
+                "--armor writes one text envelope; it cannot be combined with --format stream",
+            )
+            .into());
+        }
+        (FormatArg::Envelope, _) | (FormatArg::Auto, true) => Format::Envelope,
+        (FormatArg::Stream, false) => Format::Stream,
+        (FormatArg::Auto, false) if is_stdin(args.input.as_deref()) => Format::Envelope,
+        (FormatArg::Auto, false) => Format::Stream,
+    };
+    let to_stdout = is_stdin(args.output.as_deref());
+    if format == Format::Stream && to_stdout && ctx.out.json() {
+        return Err(Failure::usage(
+            "--json prints one JSON document on stdout, so a stream needs --out FILE",
+        )
+        .into());
+    }
+    let mut input = Input::open(args.input.as_deref())?;
+    let output = Output::create(args.output.as_deref())?;
+    if !(args.armor || ctx.out.json() && format == Format::Envelope) {
+        output.refuse_binary_on_terminal("pass --armor for text, or --out FILE")?;
+    }
+    let vault = ctx.open_vault()?;
+    match format {
+        Format::Envelope => encrypt_envelope(ctx, args, vault, &mut input, output),
+        Format::Stream => encrypt_stream(ctx, args, vault, &mut input, output),
+    }
+}
+
+fn encrypt_envelope(
+    ctx: &Context<'_>,
+    args: &EncryptArgs,
+    vault: FileVault,
+    input: &mut Input,
+    mut output: Output,
+) -> Result<()> {
+    let plaintext = input.read_all(
+        MAX_PLAINTEXT_LEN,
+        "encrypt it with --in FILE or --format stream, which have no size limit",
+    )?;
+    log::info!(
+        "encrypting {} bytes from {} with the key {}",
+        plaintext.len(),
+        input.name(),
+        args.key
+    );
+    let sealed = vault
+        .encrypt(&args.key, &plaintext, aad(args.aad.as_ref()))
+        .with_context(|| format!("cannot encrypt with the key {}", args.key))?;
+    finish(vault)?;
+    let version = Envelope::parse(&sealed)?.header().key_version.get();
+    if ctx.out.json() && output.is_stdout() {
+        return ctx.out.data(
+            &json!({
+                "key": args.key.as_str(),
+                "version": version,
+                "format": "envelope",
+                "ciphertext": envelope::armour(&sealed)?,
+            }),
+            "",
+        );
+    }
+    let written = if args.armor {
+        let text = envelope::armour(&sealed)?;
+        writeln!(output, "{text}").context("cannot write the ciphertext")?;
+        text.len() + 1
+    } else {
+        output
+            .write_all(&sealed)
+            .context("cannot write the ciphertext")?;
+        sealed.len()
+    };
+    summary(
+        ctx,
+        output,
+        &args.key,
+        version,
+        Format::Envelope,
+        plaintext.len() as u64,
+        written as u64,
+    )
+}
+
+fn encrypt_stream(
+    ctx: &Context<'_>,
+    args: &EncryptArgs,
+    vault: FileVault,
+    input: &mut Input,
+    mut output: Output,
+) -> Result<()> {
+    // The stream uses the AEAD of the vault key; an HMAC key is refused by the data-key request.
+    let algorithm = vault
+        .key(&args.key)
+        .with_context(|| format!("cannot encrypt with the key {}", args.key))?
+        .algorithm()
+        .aead()
+        .unwrap_or(Algorithm::XChaCha20Poly1305);
+    let mut header = StreamHeader::new(algorithm, DEFAULT_CHUNK_SIZE)?;
+    let data_key = vault
+        .generate_data_key(&args.key, &header.wrap_aad(aad(args.aad.as_ref())))
+        .with_context(|| format!("cannot encrypt with the key {}", args.key))?;
+    let version = data_key.version.get();
+    header.set_wrapped_key(data_key.wrapped)?;
+    finish(vault)?;
+    let key = AeadKey::new(algorithm, &data_key.plaintext)?;
+    drop(data_key.plaintext);
+    log::info!(
+        "encrypting {} as a stream ({} KiB chunks) with the key {} version {version}",
+        input.name(),
+        header.chunk_size() / 1024,
+        args.key
+    );
+    let mut progress = Progress::bytes(input.len(), "encrypting");
+    let plaintext_len = stream::encrypt(&key, &header, input.reader(), &mut output, &mut |n| {
+        progress.advance(n);
+    })?;
+    progress.finish();
+    let written = stream_len(&header, plaintext_len);
+    summary(
+        ctx,
+        output,
+        &args.key,
+        version,
+        Format::Stream,
+        plaintext_len,
+        written,
+    )
+}
+
+/// The size of a stream file carrying `plaintext` bytes.
+fn stream_len(header: &StreamHeader, plaintext: u64) -> u64 {
+    let chunks = plaintext.div_ceil(u64::from(header.chunk_size())).max(1);
+    header.to_bytes().len() as u64 + plaintext + chunks * keyvault_crypto::TAG_LEN as u64
+}
+
+/// Finish the output and report what was written (a report only when the data went to a file).
+fn summary(
+    ctx: &Context<'_>,
+    output: Output,
+    key: &KeyName,
+    version: u32,
+    format: Format,
+    plaintext: u64,
+    written: u64,
+) -> Result<()> {
+    let path = output.path().map(std::path::Path::to_path_buf);
+    output.finish()?;
+    let Some(path) = path else {
+        return Ok(());
+    };
+    ctx.out.done(
+        &json!({
+            "key": key.as_str(),
+            "version": version,
+            "format": format.name(),
+            "out": path,
+            "plaintext_bytes": plaintext,
+            "bytes": written,
+        }),
+        &format!(
+            "encrypted {plaintext} bytes with the key {key} version {version} into {} ({} format)",
+            path.display(),
+            format.name()
+        ),
+    )
+}
+
+/// The rest of a stream after its first bytes were read to tell what the input is.
+type ChunkReader<'a> = BufReader<Chain<Cursor<Vec<u8>>, &'a mut BufReader<Box<dyn Read>>>>;
+
+/// A ciphertext as read from the input: an envelope in memory, or a stream being read.
+enum Ciphertext<'a> {
+    /// A whole envelope.
+    Envelope {
+        /// Its bytes.
+        bytes: Vec<u8>,
+        /// Whether it came as `kv1:` text.
+        armoured: bool,
+    },
+    /// A stream: its header, and a reader at the first chunk.
+    Stream {
+        /// The header.
+        header: StreamHeader,
+        /// The chunks.
+        reader: ChunkReader<'a>,
+    },
+}
+
+fn not_a_ciphertext(why: &str) -> anyhow::Error {
+    Failure::new(
+        Code::Authentication,
+        format!(
+            "the input is not a keyvault ciphertext ({why}): expected an envelope, its kv1: \
+             text form, or an encrypted stream"
+        ),
+    )
+    .into()
+}
+
+/// Read the input far enough to know what it is.
+fn read_ciphertext(input: &mut Input) -> Result<Ciphertext<'_>> {
+    let name = input.name().to_owned();
+    let mut start = [0u8; 4];
+    let filled = stream::read_full(input.reader(), &mut start)
+        .with_context(|| format!("cannot read {name}"))?;
+    let start = start.get(..filled).unwrap_or_default().to_vec();
+    if stream::is_stream(&start) {
+        let mut reader =
+            BufReader::with_capacity(256 * 1024, Cursor::new(start).chain(input.reader()));
+        let header = StreamHeader::read_from(&mut reader)?;
+        return Ok(Ciphertext::Stream { header, reader });
+    }
+    let mut bytes = start;
+    let cap = u64::try_from(MAX_ARMOURED_LEN).unwrap_or(u64::MAX);
+    input
+        .reader()
+        .take(cap)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {name}"))?;
+    if bytes.len() > MAX_ARMOURED_LEN {
+        return Err(not_a_ciphertext("it is larger than any envelope"));
+    }
+    if bytes.starts_with(&envelope::MAGIC) {
+        return Ok(Ciphertext::Envelope {
+            bytes,
+            armoured: false,
+        });
+    }
+    let text = bytes.trim_ascii();
+    if text.starts_with(envelope::ARMOUR_PREFIX.as_bytes()) {
+        let text = std::str::from_utf8(text).map_err(|_| not_a_ciphertext("not text"))?;
+        return Ok(Ciphertext::Envelope {
+            bytes: envelope::dearmour(text)?,
+            armoured: true,
+        });
+    }
+    if bytes.is_empty() {
+        return Err(not_a_ciphertext("it is empty"));
+    }
+    Err(not_a_ciphertext("unknown header"))
+}
+
+/// The name of the key with `id`, if the vault still knows it.
+fn key_name_of(vault: &FileVault, envelope: &[u8]) -> (Option<String>, Option<u32>) {
+    let Ok(parsed) = Envelope::parse(envelope) else {
+        return (None, None);
+    };
+    let header = parsed.header();
+    let name = vault
+        .key_by_key_id(header.key_id)
+        .ok()
+        .map(|key| key.name().as_str().to_owned());
+    (name, Some(header.key_version.get()))
+}
+
+/// Unwrap a stream's data key.
+fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<AeadKey> {
+    let material = vault
+        .decrypt(header.wrapped_key(), &header.wrap_aad(caller_aad))
+        .context("cannot unwrap the stream's data key")?;
+    let secret = SecretKey::from_slice(&material).map_err(|_| {
+        Failure::new(
+            Code::Authentication,
+            "the stream's wrapped key is not a data key",
+        )
+    })?;
+    Ok(AeadKey::new(header.algorithm(), &secret)?)
+}
+
+/// `keyvault decrypt`.
+pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
+    let mut input = Input::open(args.input.as_deref())?;
+    let total = input.len();
+    let input_name = input.name().to_owned();
+    let ciphertext = read_ciphertext(&mut input)?;
+    let to_stdout = is_stdin(args.output.as_deref());
+    let caller_aad = aad(args.aad.as_ref());
+    match ciphertext {
+        Ciphertext::Stream { header, mut reader } => {
+            if to_stdout && ctx.out.json() {
+                return Err(Failure::usage(
+                    "--json prints one JSON document on stdout, so a stream needs --out FILE",
+                )
+                .into());
+            }
+            let vault = ctx.open_vault()?;
+            let (key_name, version) = key_name_of(&vault, header.wrapped_key());
+            let key = stream_key(&vault, &header, caller_aad)?;
+            finish(vault)?;
+            let mut output = Output::create(args.output.as_deref())?;
+            log::info!("decrypting the stream {input_name} into {}", output.name());
+            let mut progress = Progress::bytes(total, "decrypting");
+            let plaintext_len =
+                stream::decrypt(&key, &header, &mut reader, &mut output, &mut |n| {
+                    progress.advance(n);
+                })?;
+            progress.finish();
+            let path = output.path().map(std::path::Path::to_path_buf);
+            // Only now, with every chunk authenticated, does the file appear at its name.
+            output.finish()?;
+            match path {
+                Some(path) => ctx.out.done(
+                    &json!({
+                        "format": "stream",
+                        "key": key_name,
+                        "version": version,
+                        "out": path,
+                        "bytes": plaintext_len,
+                    }),
+                    &format!("decrypted {plaintext_len} bytes into {}", path.display()),
+                ),
+                None => Ok(()),
+            }
+        }
+        Ciphertext::Envelope { bytes, .. } => {
+            let vault = ctx.open_vault()?;
+            let (key_name, version) = key_name_of(&vault, &bytes);
+            let plaintext = vault
+                .decrypt(&bytes, caller_aad)
+                .context("cannot decrypt")?;
+            finish(vault)?;
+            if to_stdout && ctx.out.json() {
+                return ctx.out.data(
+                    &json!({
+                        "format": "envelope",
+                        "key": key_name,
+                        "version": version,
+                        "plaintext": std::str::from_utf8(&plaintext).ok(),
+                        "plaintext_base64": Zeroizing::new(Base64::encode_string(&plaintext)).as_str(),
+                    }),
+                    "",
+                );
+            }
+            let mut output = Output::create(args.output.as_deref())?;
+            output
+                .write_all(&plaintext)
+                .context("cannot write the plaintext")?;
+            let path = output.path().map(std::path::Path::to_path_buf);
+            output.finish()?;
+            match path {
+                Some(path) => ctx.out.done(
+                    &json!({
+                        "format": "envelope",
+                        "key": key_name,
+                        "version": version,
+                        "out": path,
+                        "bytes": plaintext.len(),
+                    }),
+                    &format!(
+                        "decrypted {} bytes into {}",
+                        plaintext.len(),
+                        path.display()
+                    ),
+                ),
+                None => Ok(()),
+            }
+        }
+    }
+}
+
+/// `keyvault rewrap`.
+pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
+    let mut input = Input::open(args.input.as_deref())?;
+    let total = input.len();
+    let ciphertext = read_ciphertext(&mut input)?;
+    let to_stdout = is_stdin(args.output.as_deref());
+    let caller_aad = aad(args.aad.as_ref());
+    match ciphertext {
+        Ciphertext::Stream {
+            mut header,
+            mut reader,
+        } => {
+            if args.armor {
+                return Err(Failure::usage("--armor applies to envelopes, not streams").into());
+            }
+            if to_stdout && ctx.out.json() {
+                return Err(Failure::usage(
+                    "--json prints one JSON document on stdout, so a stream needs --out FILE",
+                )
+                .into());
+            }
+            let mut output = Output::create(args.output.as_deref())?;
+            output.refuse_binary_on_terminal("pass --out FILE")?;
+            let vault = ctx.open_vault()?;
+            let (key_name, from) = key_name_of(&vault, header.wrapped_key());
+            let rewrapped = vault
+                .rewrap(header.wrapped_key(), &header.wrap_aad(caller_aad))
+                .context("cannot rewrap the stream's data key")?;
+            finish(vault)?;
+            let to = Envelope::parse(&rewrapped)?.header().key_version.get();
+            header.set_wrapped_key(rewrapped)?;
+            output
+                .write_all(&header.to_bytes())
+                .context("cannot write the stream header")?;
+            let mut progress = Progress::bytes(total, "copying");
+            stream::copy_chunks(&mut reader, &mut output, &mut |n| progress.advance(n))?;
+            progress.finish();
+            let path = output.path().map(std::path::Path::to_path_buf);
+            output.finish()?;
+            rewrap_report(ctx, path, key_name, from, to, Format::Stream)
+        }
+        Ciphertext::Envelope { bytes, armoured } => {
+            let armour = armoured || args.armor;
+            let mut output = Output::create(args.output.as_deref())?;
+            if !armour && !ctx.out.json() {
+                output.refuse_binary_on_terminal("pass --armor for text, or --out FILE")?;
+            }
+            let vault = ctx.open_vault()?;
+            let (key_name, from) = key_name_of(&vault, &bytes);
+            let rewrapped = vault.rewrap(&bytes, caller_aad).context("cannot rewrap")?;
+            finish(vault)?;
+            let to = Envelope::parse(&rewrapped)?.header().key_version.get();
+            if to_stdout && ctx.out.json() {
+                return ctx.out.data(
+                    &json!({
+                        "format": "envelope",
+                        "key": key_name,
+                        "from_version": from,
+                        "to_version": to,
+                        "ciphertext": envelope::armour(&rewrapped)?,
+                    }),
+                    "",
+                );
+            }
+            if armour {
+                writeln!(output, "{}", envelope::armour(&rewrapped)?)
+            } else {
+                output.write_all(&rewrapped)
+            }
+            .context("cannot write the ciphertext")?;
+            let path = output.path().map(std::path::Path::to_path_buf);
+            output.finish()?;
+            rewrap_report(ctx, path, key_name, from, to, Format::Envelope)
+        }
+    }
+}
+
+fn rewrap_report(
+    ctx: &Context<'_>,
+    path: Option<std::path::PathBuf>,
+    key: Option<String>,
+    from: Option<u32>,
+    to: u32,
+    format: Format,
+) -> Result<()> {
+    let Some(path) = path else {
+        return Ok(());
+    };
+    ctx.out.done(
+        &json!({
+            "format": format.name(),
+            "key": key,
+            "from_version": from,
+            "to_version": to,
+            "out": path,
+        }),
+        &format!(
+            "rewrapped {} under version {to} into {}",
+            format.name(),
+            path.display()
+        ),
+    )
+}
+
+/// `keyvault datakey`.
+pub(crate) fn datakey(ctx: &Context<'_>, args: &DatakeyArgs) -> Result<()> {
+    let vault = ctx.open_vault()?;
+    let data_key = vault
+        .generate_data_key(&args.key, aad(args.aad.as_ref()))
+        .with_context(|| format!("cannot generate a data key with the key {}", args.key))?;
+    finish(vault)?;
+    let wrapped = envelope::armour(&data_key.wrapped)?;
+    let plaintext = Zeroizing::new(Base64::encode_string(data_key.plaintext.expose_secret()));
+    let mut value = json!({
+        "key": args.key.as_str(),
+        "version": data_key.version.get(),
+        "wrapped": wrapped,
+    });
+    let text = if args.wrapped_only {
+        format!("{wrapped}\n")
+    } else {
+        if let Value::Object(map) = &mut value {
+            map.insert(
+                "plaintext_base64".to_owned(),
+                Value::String(plaintext.as_str().to_owned()),
+            );
+        }
+        format!("wrapped    {wrapped}\nplaintext  {}\n", plaintext.as_str())
+    };
+    ctx.out.data(&value, &text)
+}
+
+/// `keyvault mac`.
+pub(crate) fn mac(ctx: &Context<'_>, args: &MacArgs) -> Result<()> {
+    let mut input = Input::open(args.input.as_deref())?;
+    let data = input.read_all(MAX_MAC_INPUT, "MAC a digest of it instead")?;
+    let vault = ctx.open_vault()?;
+    let signature = vault
+        .sign(&args.key, &data)
+        .with_context(|| format!("cannot compute a MAC with the key {}", args.key))?;
+    finish(vault)?;
+    ctx.out.data(
+        &json!({
+            "key": args.key.as_str(),
+            "version": signature.version.get(),
+            "tag": signature.to_string(),
+        }),
+        &signature.to_string(),
+    )
+}
+
+/// `keyvault verify`.
+pub(crate) fn verify(ctx: &Context<'_>, args: &VerifyArgs) -> Result<()> {
+    let signature: Signature = args
+        .tag
+        .parse()
+        .map_err(|err| Failure::usage(format!("--tag is not a MAC tag: {err}")))?;
+    let mut input = Input::open(args.input.as_deref())?;
+    let data = input.read_all(MAX_MAC_INPUT, "MAC a digest of it instead")?;
+    let vault = ctx.open_vault()?;
+    vault
+        .verify(&args.key, &data, &signature)
+        .with_context(|| {
+            format!(
+                "the tag does not verify with the key {} version {}",
+                args.key,
+                signature.version.get()
+            )
+        })?;
+    finish(vault)?;
+    ctx.out.data(
+        &json!({
+            "key": args.key.as_str(),
+            "version": signature.version.get(),
+            "valid": true,
+        }),
+        "valid",
+    )
+}
+
+/// `keyvault derive`.
+pub(crate) fn derive(ctx: &Context<'_>, args: &DeriveArgs) -> Result<()> {
+    let vault = ctx.open_vault()?;
+    let (version, material) = vault
+        .derive(&args.key, args.context.as_bytes(), usize::from(args.length))
+        .with_context(|| format!("cannot derive with the key {}", args.key))?;
+    finish(vault)?;
+    let hex = Zeroizing::new(hex::encode(&material[..]));
+    ctx.out.data(
+        &json!({
+            "key": args.key.as_str(),
+            "version": version.get(),
+            "context": args.context,
+            "length": args.length,
+            "hex": hex.as_str(),
+        }),
+        hex.as_str(),
+    )
+}

@@ -1,0 +1,251 @@
+//! What every command shares: where the vault is, how it is opened, and how results print.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use keyvault_crypto::Argon2Params;
+use keyvault_store::{FileVault, ManualClock, VaultOptions};
+
+use crate::args::Global;
+use crate::exit::{Code, Failure};
+use crate::log;
+use crate::output::Printer;
+use crate::password::{Password, Source};
+use crate::progress::Spinner;
+use crate::time;
+
+/// The variable that sets Argon2id costs for new passwords.
+pub(crate) const ARGON2_ENV: &str = "KEYVAULT_ARGON2";
+/// The variable that names the actor recorded in the audit log.
+pub(crate) const ACTOR_ENV: &str = "KEYVAULT_ACTOR";
+
+/// The shared state of one run.
+pub(crate) struct Context<'a> {
+    global: &'a Global,
+    /// How results print.
+    pub(crate) out: Printer,
+}
+
+impl<'a> Context<'a> {
+    /// The context of a run with these global options.
+    pub(crate) fn new(global: &'a Global) -> Self {
+        Context {
+            global,
+            out: Printer::new(global.json, global.quiet),
+        }
+    }
+
+    /// The vault file: `--vault`, else `KEYVAULT_PATH`, else the per-user default.
+    ///
+    /// # Errors
+    /// No path given and no home directory to put the default in.
+    pub(crate) fn vault_path(&self) -> Result<PathBuf> {
+        if let Some(path) = &self.global.vault {
+            return Ok(path.clone());
+        }
+        if let Some(path) = std::env::var_os("KEYVAULT_PATH").filter(|p| !p.is_empty()) {
+            return Ok(PathBuf::from(path));
+        }
+        default_vault_path().ok_or_else(|| {
+            Failure::usage(
+                "no vault path: pass --vault PATH or set KEYVAULT_PATH (neither XDG_DATA_HOME \
+                 nor HOME is set to find the default)",
+            )
+            .into()
+        })
+    }
+
+    /// The vault password's sources.
+    pub(crate) fn vault_password(&self) -> Source {
+        Source::vault(self.global.password_file.as_deref())
+    }
+
+    /// Open the vault with its password.
+    ///
+    /// # Errors
+    /// No vault (exit 5), a wrong password or a foreign file (exit 3), other store errors.
+    pub(crate) fn open_vault(&self) -> Result<FileVault> {
+        let path = self.vault_path()?;
+        if !path.exists() {
+            return Err(no_vault_hint(&path).into());
+        }
+        let password = self.vault_password().existing()?;
+        self.open_vault_with(&path, &password)
+    }
+
+    /// Open the vault at `path` with `password`.
+    ///
+    /// # Errors
+    /// As [`Context::open_vault`].
+    pub(crate) fn open_vault_with(&self, path: &Path, password: &[u8]) -> Result<FileVault> {
+        log::info!("opening the vault at {}", path.display());
+        let options = vault_options()?;
+        let vault = {
+            let _spinner = Spinner::start("unlocking the vault");
+            FileVault::open_file(path, password, options)
+        }
+        .with_context(|| format!("cannot open the vault at {}", path.display()))?;
+        warn_permissions(&vault, path);
+        Ok(vault)
+    }
+
+    /// Create a new vault at `path` with `password`, making its directory (0700) if needed.
+    ///
+    /// # Errors
+    /// A file already at `path`; weak Argon2 settings; I/O errors.
+    pub(crate) fn create_vault(&self, path: &Path, password: &[u8]) -> Result<FileVault> {
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty())
+            && !dir.exists()
+        {
+            create_private_dir(dir)
+                .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+        }
+        let options = vault_options()?;
+        log::info!(
+            "creating a vault at {} (Argon2id {} KiB, {} passes, {} lanes)",
+            path.display(),
+            options.argon2.memory_kib,
+            options.argon2.iterations,
+            options.argon2.lanes
+        );
+        let _spinner = Spinner::start("creating the vault");
+        FileVault::create(path, password, options)
+            .with_context(|| format!("cannot create a vault at {}", path.display()))
+    }
+
+    /// The vault's new password (asked twice on a terminal).
+    ///
+    /// # Errors
+    /// As [`Source::new_password`].
+    pub(crate) fn new_vault_password(&self) -> Result<Password> {
+        self.vault_password().new_password()
+    }
+}
+
+/// The per-user default vault: `$XDG_DATA_HOME/keyvault/vault.db`, else
+/// `$HOME/.local/share/keyvault/vault.db` (`%APPDATA%\keyvault\vault.db` on Windows).
+pub(crate) fn default_vault_path() -> Option<PathBuf> {
+    let nonempty = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+    if let Some(data) = nonempty("XDG_DATA_HOME") {
+        return Some(PathBuf::from(data).join("keyvault").join("vault.db"));
+    }
+    if cfg!(windows)
+        && let Some(appdata) = nonempty("APPDATA")
+    {
+        return Some(PathBuf::from(appdata).join("keyvault").join("vault.db"));
+    }
+    nonempty("HOME").map(|home| {
+        PathBuf::from(home)
+            .join(".local")
+            .join("share")
+            .join("keyvault")
+            .join("vault.db")
+    })
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn warn_permissions(vault: &FileVault, path: &Path) {
+    match vault.backend().insecure_permissions() {
+        Ok(Some(mode)) => log::warning!(
+            "the vault file {} can be read by other users (mode {mode:o}); run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        ),
+        Ok(None) => {}
+        Err(err) => log::debug!("cannot check the vault file's permissions: {err}"),
+    }
+}
+
+/// The vault options of this run: Argon2 costs from `KEYVAULT_ARGON2`, the actor, the clock.
+///
+/// # Errors
+/// A malformed or too weak `KEYVAULT_ARGON2` (exit 2).
+pub(crate) fn vault_options() -> Result<VaultOptions> {
+    let mut options = VaultOptions {
+        argon2: argon2_params()?,
+        actor: actor(),
+        ..VaultOptions::default()
+    };
+    if let Some(now) = time::test_now() {
+        log::warning!(
+            "{} is set: the clock is fixed at {now} (for tests only)",
+            time::TEST_NOW_ENV
+        );
+        options.clock = Arc::new(ManualClock::new(now));
+    }
+    Ok(options)
+}
+
+/// Argon2id costs for new passwords: `KEYVAULT_ARGON2=MEMORY_KIB,PASSES,LANES`, or the library
+/// default. Values below the OWASP minimums are refused.
+///
+/// # Errors
+/// A malformed or too weak value (exit 2).
+pub(crate) fn argon2_params() -> Result<Argon2Params> {
+    let Some(value) = std::env::var_os(ARGON2_ENV) else {
+        return Ok(Argon2Params::DEFAULT);
+    };
+    let value = value.to_string_lossy().into_owned();
+    let malformed = || {
+        Failure::usage(format!(
+            "{ARGON2_ENV}={value:?} is not MEMORY_KIB,PASSES,LANES (for example 19456,2,1)"
+        ))
+    };
+    let numbers: Vec<u32> = value
+        .split(',')
+        .map(|part| part.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| malformed())?;
+    let [memory_kib, iterations, lanes] = numbers[..] else {
+        return Err(malformed().into());
+    };
+    let params = Argon2Params {
+        memory_kib,
+        iterations,
+        lanes,
+    };
+    params
+        .validate()
+        .map_err(|err| Failure::usage(format!("{ARGON2_ENV}={value:?} is refused: {err}")))?;
+    log::debug!(
+        "Argon2id costs from {ARGON2_ENV}: {memory_kib} KiB, {iterations} passes, {lanes} lanes"
+    );
+    Ok(params)
+}
+
+/// Who acts: `KEYVAULT_ACTOR`, else `cli:` and the user's login name.
+fn actor() -> String {
+    if let Some(actor) = std::env::var_os(ACTOR_ENV).filter(|a| !a.is_empty()) {
+        return actor.to_string_lossy().into_owned();
+    }
+    let user = std::env::var_os("USER")
+        .or_else(|| std::env::var_os("USERNAME"))
+        .map(|user| user.to_string_lossy().into_owned())
+        .filter(|user| !user.is_empty());
+    match user {
+        Some(user) => format!("cli:{user}"),
+        None => "cli".to_owned(),
+    }
+}
+
+/// Exit code 5, with a hint, for a vault path where there is no file.
+pub(crate) fn no_vault_hint(path: &Path) -> Failure {
+    Failure::new(
+        Code::NotFound,
+        format!(
+            "no vault at {}; create one with `keyvault init` or point --vault at one",
+            path.display()
+        ),
+    )
+}

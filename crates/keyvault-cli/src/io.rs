@@ -1,0 +1,216 @@
+//! Inputs and outputs of the data commands: a file or stdin in, a file or stdout out.
+//!
+//! Files are written to a temporary file beside the destination (created 0600) and renamed
+//! into place only once complete, so a failure part way leaves the destination untouched and
+//! no partial file behind.
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use zeroize::Zeroizing;
+
+use crate::exit::{Code, Failure};
+
+/// Where a command reads its data.
+pub(crate) struct Input {
+    reader: BufReader<Box<dyn Read>>,
+    len: Option<u64>,
+    name: String,
+}
+
+impl Input {
+    /// `path`, or stdin when `None` or `-`.
+    ///
+    /// # Errors
+    /// The file cannot be opened (exit code 5 if it does not exist).
+    pub(crate) fn open(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(path) if path != Path::new("-") => {
+                let file = File::open(path)
+                    .with_context(|| format!("cannot open the input file {}", path.display()))?;
+                let len = file.metadata().ok().map(|meta| meta.len());
+                Ok(Input {
+                    reader: BufReader::with_capacity(256 * 1024, Box::new(file)),
+                    len,
+                    name: path.display().to_string(),
+                })
+            }
+            _ => Ok(Input {
+                reader: BufReader::with_capacity(256 * 1024, Box::new(std::io::stdin())),
+                len: None,
+                name: "standard input".to_owned(),
+            }),
+        }
+    }
+
+    /// The input's size, when it is a file.
+    pub(crate) fn len(&self) -> Option<u64> {
+        self.len
+    }
+
+    /// "standard input" or the file's path.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The buffered reader.
+    pub(crate) fn reader(&mut self) -> &mut BufReader<Box<dyn Read>> {
+        &mut self.reader
+    }
+
+    /// Everything, refusing more than `limit` bytes.
+    ///
+    /// # Errors
+    /// I/O errors; more than `limit` bytes (with `hint` saying what to do instead).
+    pub(crate) fn read_all(&mut self, limit: usize, hint: &str) -> Result<Zeroizing<Vec<u8>>> {
+        let mut data = Zeroizing::new(Vec::new());
+        let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+        (&mut self.reader)
+            .take(cap)
+            .read_to_end(&mut data)
+            .with_context(|| format!("cannot read {}", self.name))?;
+        if data.len() > limit {
+            return Err(Failure::new(
+                Code::Failure,
+                format!(
+                    "{} is larger than {} MiB, the most this command holds in memory; {hint}",
+                    self.name,
+                    limit >> 20
+                ),
+            )
+            .into());
+        }
+        Ok(data)
+    }
+}
+
+/// Where a command writes its data.
+pub(crate) enum Output {
+    /// Standard output.
+    Stdout(BufWriter<std::io::Stdout>),
+    /// A file, written under a temporary name and renamed on [`Output::finish`].
+    File {
+        /// The temporary file beside the destination.
+        temp: BufWriter<tempfile::NamedTempFile>,
+        /// The destination.
+        path: PathBuf,
+    },
+}
+
+impl Output {
+    /// `path`, or stdout when `None` or `-`.
+    ///
+    /// # Errors
+    /// The temporary file cannot be created beside `path`.
+    pub(crate) fn create(path: Option<&Path>) -> Result<Self> {
+        match path {
+            Some(path) if path != Path::new("-") => {
+                let dir = match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir,
+                    _ => Path::new("."),
+                };
+                let temp = tempfile::Builder::new()
+                    .prefix(".keyvault-")
+                    .suffix(".partial")
+                    .tempfile_in(dir)
+                    .with_context(|| {
+                        format!("cannot create a temporary file in {}", dir.display())
+                    })?;
+                Ok(Output::File {
+                    temp: BufWriter::with_capacity(256 * 1024, temp),
+                    path: path.to_path_buf(),
+                })
+            }
+            _ => Ok(Output::Stdout(BufWriter::with_capacity(
+                256 * 1024,
+                std::io::stdout(),
+            ))),
+        }
+    }
+
+    /// Whether this writes to stdout.
+    pub(crate) fn is_stdout(&self) -> bool {
+        matches!(self, Output::Stdout(_))
+    }
+
+    /// Refuse to write binary data to a terminal.
+    ///
+    /// # Errors
+    /// Exit code 2 if this is stdout and stdout is a terminal.
+    pub(crate) fn refuse_binary_on_terminal(&self, hint: &str) -> Result<()> {
+        if self.is_stdout() && std::io::stdout().is_terminal() {
+            return Err(Failure::usage(format!(
+                "refusing to write binary data to the terminal; {hint}"
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    /// The destination, for messages.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Output::Stdout(_) => "standard output".to_owned(),
+            Output::File { path, .. } => path.display().to_string(),
+        }
+    }
+
+    /// The file path, if this writes a file.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Output::Stdout(_) => None,
+            Output::File { path, .. } => Some(path),
+        }
+    }
+
+    /// Flush, and for a file make it durable and move it into place. Dropping an `Output`
+    /// without finishing removes the temporary file.
+    ///
+    /// # Errors
+    /// I/O errors; the rename fails.
+    pub(crate) fn finish(self) -> Result<()> {
+        match self {
+            Output::Stdout(mut out) => out.flush().context("cannot write to standard output"),
+            Output::File { temp, path } => {
+                let temp = temp
+                    .into_inner()
+                    .map_err(|err| err.into_error())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                temp.as_file()
+                    .sync_all()
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                temp.persist(&path)
+                    .map_err(|err| err.error)
+                    .with_context(|| {
+                        format!("cannot move the output into place at {}", path.display())
+                    })?;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Output::Stdout(out) => out.write(buf),
+            Output::File { temp, .. } => temp.write(buf),
+        }
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.write_all(buf),
+            Output::File { temp, .. } => temp.write_all(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Output::Stdout(out) => out.flush(),
+            Output::File { temp, .. } => temp.flush(),
+        }
+    }
+}
