@@ -402,7 +402,11 @@ pub(crate) fn copy_chunks(
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation
+    )]
 
     use std::io::BufReader;
 
@@ -540,6 +544,43 @@ mod tests {
         // Another key.
         let other = self::key(Algorithm::ChaCha20Poly1305);
         assert!(open(&other, &sealed).is_err());
+    }
+
+    /// The golden file's inputs: a fixed data key, prefix and stand-in wrapped key; 1 KiB
+    /// chunks; 2500 bytes of plaintext (two full chunks and a final one of 452 bytes).
+    fn golden_inputs() -> (AeadKey, StreamHeader, Vec<u8>) {
+        let key = AeadKey::new(
+            Algorithm::XChaCha20Poly1305,
+            &SecretKey::from_array(&std::array::from_fn(|i| i as u8)),
+        )
+        .unwrap();
+        let header = StreamHeader {
+            algorithm: Algorithm::XChaCha20Poly1305,
+            chunk_size: MIN_CHUNK_SIZE,
+            prefix: (0xa0..0xb3).collect(),
+            wrapped_key: b"KVE stand-in for the wrapped data key".to_vec(),
+        };
+        let plaintext = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        (key, header, plaintext)
+    }
+
+    const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/stream_v1.kvs");
+
+    /// Stream v1 never changes: the golden file opens, and the same inputs seal to the same
+    /// bytes (nonces are derived, so sealing is deterministic for a given key and prefix). Run
+    /// with `KEYVAULT_WRITE_GOLDEN=1` only to create the file the first time.
+    #[test]
+    fn the_v1_golden_file_still_opens_and_reseals_identically() {
+        let (key, header, plaintext) = golden_inputs();
+        let sealed = seal(&key, &header, &plaintext);
+        if std::env::var_os("KEYVAULT_WRITE_GOLDEN").is_some() {
+            std::fs::write(GOLDEN, &sealed).unwrap();
+        }
+        let golden = std::fs::read(GOLDEN).unwrap();
+        assert_eq!(sealed, golden);
+        assert_eq!(open(&key, &golden).unwrap(), plaintext);
+        assert_eq!(&golden[..4], b"KVS\x01");
+        assert_eq!(golden.len(), 9 + 19 + 2 + 37 + 2500 + 3 * TAG_LEN);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub(crate) fn quickstart(ctx: &Context<'_>, args: &QuickstartArgs) -> Result<()>
         args.key,
         if key_created { "created" } else { "existing" },
         key.algorithm(),
-        version,
+        version.get(),
         args.message,
         args.message,
         report.records,
