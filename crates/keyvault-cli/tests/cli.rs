@@ -800,6 +800,11 @@ fn completions_and_man_pages_come_from_the_same_definitions() {
         assert!(script.contains("schedule-deletion"), "{shell}");
     }
     env.cmd().args(["completions", "tcsh"]).assert().code(2);
+    let doc = env.json(&["completions", "fish"]);
+    assert_eq!(doc["shell"], "fish");
+    assert!(doc["script"].as_str().unwrap().contains("keyvault"));
+    let doc = env.json(&["man"]);
+    assert!(doc["roff"].as_str().unwrap().contains(".TH keyvault"));
 
     let out = env.cmd().arg("man").output().unwrap();
     assert!(out.status.success());

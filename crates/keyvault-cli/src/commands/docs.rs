@@ -1,5 +1,7 @@
 //! `completions` and `man`: generated from the same clap definitions as the parser.
 
+use std::io::Write;
+
 use anyhow::{Context as _, Result};
 use clap::CommandFactory;
 use serde_json::json;
@@ -7,12 +9,21 @@ use serde_json::json;
 use crate::args::{Cli, CompletionsArgs, ManArgs};
 use crate::context::Context;
 
-/// `keyvault completions SHELL`: the script on stdout.
-pub(crate) fn completions(args: &CompletionsArgs) -> Result<()> {
+/// `keyvault completions SHELL`: the script on stdout (inside a JSON document with `--json`).
+pub(crate) fn completions(ctx: &Context<'_>, args: &CompletionsArgs) -> Result<()> {
     let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "keyvault", &mut script);
+    if ctx.out.json() {
+        return ctx.out.data(
+            &json!({ "shell": args.shell.to_string(), "script": String::from_utf8_lossy(&script) }),
+            "",
+        );
+    }
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(args.shell, &mut command, "keyvault", &mut out);
-    Ok(())
+    out.write_all(&script)
+        .and_then(|()| out.flush())
+        .context("cannot write to standard output")
 }
 
 /// `keyvault man`: keyvault.1 on stdout, or every page into a directory.
@@ -20,10 +31,20 @@ pub(crate) fn man(ctx: &Context<'_>, args: &ManArgs) -> Result<()> {
     let command = Cli::command();
     match &args.output {
         None => {
-            let mut out = std::io::stdout().lock();
+            let mut page = Vec::new();
             clap_mangen::Man::new(command)
-                .render(&mut out)
-                .context("cannot write the man page")
+                .render(&mut page)
+                .context("cannot render the man page")?;
+            if ctx.out.json() {
+                return ctx.out.data(
+                    &json!({ "page": "keyvault.1", "roff": String::from_utf8_lossy(&page) }),
+                    "",
+                );
+            }
+            let mut out = std::io::stdout().lock();
+            out.write_all(&page)
+                .and_then(|()| out.flush())
+                .context("cannot write to standard output")
         }
         Some(dir) => {
             std::fs::create_dir_all(dir)

@@ -38,7 +38,7 @@ pub(crate) fn run(cli: &Cli) -> Result<()> {
         Command::Restore(args) => portable::restore(&ctx, args),
         Command::Migrate(command) => portable::migrate(&ctx, command),
         Command::Audit(command) => audit::run(&ctx, command),
-        Command::Completions(args) => docs::completions(args),
+        Command::Completions(args) => docs::completions(&ctx, args),
         Command::Man(args) => docs::man(&ctx, args),
     }
 }
