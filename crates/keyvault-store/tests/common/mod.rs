@@ -1,0 +1,244 @@
+//! Shared fixtures for the Vault suites: cheap Argon2 settings, a manual clock, and one harness
+//! type that runs a test body on a memory vault and on a file vault alike.
+
+// Test code: a panic is a test failure, which is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    dead_code,
+    unreachable_pub
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use keyvault_core::{ErrorKind, KeyAlgorithm, KeyName, Timestamp};
+use keyvault_crypto::Argon2Params;
+use keyvault_store::{
+    AuditCommit, Backend, Batch, FileBackend, ManualClock, MemoryBackend, NewKey, Record,
+    StoreError, Vault, VaultOptions,
+};
+
+/// The password of every test vault.
+pub const PASSWORD: &[u8] = b"correct horse battery staple";
+
+/// The OWASP floor: the cheapest Argon2id settings the vault accepts.
+pub const CHEAP_ARGON2: Argon2Params = Argon2Params {
+    memory_kib: 19_456,
+    iterations: 2,
+    lanes: 1,
+};
+
+/// Where every manual clock starts: 2025-06-15 15:06:40 UTC.
+pub const START: Timestamp = Timestamp::from_unix_secs(1_750_000_000);
+
+/// One hour.
+pub const HOUR: Duration = Duration::from_secs(3600);
+/// One day.
+pub const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Vault options with cheap Argon2 and `clock`.
+pub fn options(clock: &Arc<ManualClock>, audit_commit: AuditCommit) -> VaultOptions {
+    VaultOptions {
+        argon2: CHEAP_ARGON2,
+        audit_commit,
+        actor: "test:harness".to_owned(),
+        clock: Arc::clone(clock) as Arc<dyn keyvault_store::Clock>,
+    }
+}
+
+/// A memory backend that several `Vault` instances can share, the way several processes share
+/// one vault file: each `Vault` owns a handle, all handles reach the same records.
+#[derive(Clone, Debug, Default)]
+pub struct SharedMemory(pub Arc<MemoryBackend>);
+
+impl Backend for SharedMemory {
+    fn get(&self, key: &[u8]) -> keyvault_store::Result<Option<Record>> {
+        self.0.get(key)
+    }
+
+    fn scan_prefix(&self, prefix: &[u8]) -> keyvault_store::Result<Vec<Record>> {
+        self.0.scan_prefix(prefix)
+    }
+
+    fn commit(&self, batch: &Batch) -> keyvault_store::Result<u64> {
+        self.0.commit(batch)
+    }
+
+    fn sequence(&self) -> keyvault_store::Result<u64> {
+        self.0.sequence()
+    }
+
+    fn compact(&self) {
+        self.0.compact();
+    }
+}
+
+/// A backend the harness knows how to reach again: another handle on the same records.
+pub trait TestBackend: Backend + Sized + 'static {
+    /// "memory" or "file", for messages.
+    const NAME: &'static str;
+
+    /// Another handle on the same store (a new connection pool for a file).
+    fn reconnect(&self) -> Self;
+
+    /// A fresh vault on a fresh store of this kind.
+    fn harness(audit_commit: AuditCommit) -> Harness<Self>;
+}
+
+impl TestBackend for SharedMemory {
+    const NAME: &'static str = "memory";
+
+    fn reconnect(&self) -> Self {
+        self.clone()
+    }
+
+    fn harness(audit_commit: AuditCommit) -> Harness<Self> {
+        Harness::memory(audit_commit)
+    }
+}
+
+impl TestBackend for FileBackend {
+    const NAME: &'static str = "file";
+
+    fn reconnect(&self) -> Self {
+        FileBackend::open(self.path()).unwrap()
+    }
+
+    fn harness(audit_commit: AuditCommit) -> Harness<Self> {
+        Harness::file(audit_commit)
+    }
+}
+
+/// A vault under test, with its clock and (for files) its directory.
+pub struct Harness<B: TestBackend> {
+    /// The vault.
+    pub vault: Vault<B>,
+    /// The clock every vault of this harness reads.
+    pub clock: Arc<ManualClock>,
+    /// The audit mode the vault was opened with.
+    pub audit_commit: AuditCommit,
+    /// Keeps the temporary directory of a file vault alive.
+    pub dir: Option<tempfile::TempDir>,
+}
+
+impl Harness<SharedMemory> {
+    /// A fresh memory vault.
+    pub fn memory(audit_commit: AuditCommit) -> Self {
+        let clock = Arc::new(ManualClock::new(START));
+        let vault = Vault::init(
+            SharedMemory::default(),
+            PASSWORD,
+            options(&clock, audit_commit),
+        )
+        .unwrap();
+        Harness {
+            vault,
+            clock,
+            audit_commit,
+            dir: None,
+        }
+    }
+}
+
+impl Harness<FileBackend> {
+    /// A fresh file vault in a temporary directory.
+    pub fn file(audit_commit: AuditCommit) -> Self {
+        let clock = Arc::new(ManualClock::new(START));
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::<FileBackend>::create(
+            dir.path().join("vault.db"),
+            PASSWORD,
+            options(&clock, audit_commit),
+        )
+        .unwrap();
+        Harness {
+            vault,
+            clock,
+            audit_commit,
+            dir: Some(dir),
+        }
+    }
+
+    /// The vault file.
+    pub fn path(&self) -> PathBuf {
+        self.vault.backend().path().to_path_buf()
+    }
+}
+
+impl<B: TestBackend> Harness<B> {
+    /// Options like the vault's own (same clock and audit mode).
+    pub fn options(&self) -> VaultOptions {
+        options(&self.clock, self.audit_commit)
+    }
+
+    /// Another client of the same store: a second `Vault` opened with the password, as a
+    /// second process would.
+    pub fn open_another(&self) -> Vault<B> {
+        Vault::open(self.vault.backend().reconnect(), PASSWORD, self.options()).unwrap()
+    }
+
+    /// Open the same store again with `password`.
+    pub fn try_open(&self, password: &[u8]) -> keyvault_store::Result<Vault<B>> {
+        Vault::open(self.vault.backend().reconnect(), password, self.options())
+    }
+
+    /// Close the vault and open it again from its store: nothing in memory survives.
+    pub fn reopen(&mut self) {
+        let backend = self.vault.backend().reconnect();
+        let fresh = Vault::open(backend, PASSWORD, self.options()).unwrap();
+        // The old instance is dropped (flushing its audit buffer) only once the new one is
+        // open, so the store is never without a client.
+        drop(std::mem::replace(&mut self.vault, fresh));
+    }
+
+    /// Create an Active key with the default policy.
+    pub fn key(&self, name: &str, algorithm: KeyAlgorithm) -> KeyName {
+        let name = KeyName::new(name).unwrap();
+        self.vault
+            .create_key(NewKey::new(name.clone(), algorithm))
+            .unwrap();
+        name
+    }
+
+    /// Create a key from a spec.
+    pub fn key_with(&self, spec: NewKey) -> KeyName {
+        let name = spec.name.clone();
+        self.vault.create_key(spec).unwrap();
+        name
+    }
+
+    /// Every stored record whose key starts with `table` (one of b'h', b'm', b'k', b'n',
+    /// b'c', b'a').
+    pub fn records(&self, table: u8) -> Vec<Record> {
+        self.vault.backend().scan_prefix(&[table]).unwrap()
+    }
+}
+
+/// A key name.
+pub fn name(text: &str) -> KeyName {
+    KeyName::new(text).unwrap()
+}
+
+/// Grouped audit commits that never fire on their own: only an explicit flush (or a
+/// management change, lock or drop) commits.
+pub const GROUPED_MANUAL: AuditCommit = AuditCommit::Grouped {
+    max_events: 1_000_000,
+    max_delay: Duration::from_secs(3600),
+};
+
+/// The error's stable kind.
+pub fn kind<T: std::fmt::Debug>(result: keyvault_store::Result<T>) -> ErrorKind {
+    result.expect_err("expected an error").kind()
+}
+
+/// The denial code of a core `Denied` error, or a panic naming what came instead.
+pub fn denial<T: std::fmt::Debug>(result: keyvault_store::Result<T>) -> &'static str {
+    match result {
+        Err(StoreError::Core(keyvault_core::Error::Denied { denial, .. })) => denial.code(),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+}
