@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result};
 use base64ct::{Base64, Encoding};
 use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
 use keyvault_core::{Envelope, KeyName};
-use keyvault_crypto::{AeadKey, Algorithm, SecretKey, Zeroizing};
+use keyvault_crypto::{AeadKey, Algorithm, Zeroizing};
 use keyvault_store::{FileVault, Signature};
 use serde_json::{Value, json};
 
@@ -309,15 +309,10 @@ fn key_name_of(vault: &FileVault, envelope: &[u8]) -> (Option<String>, Option<u3
 
 /// Unwrap a stream's data key.
 fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<AeadKey> {
-    let material = vault
-        .decrypt(header.wrapped_key(), &header.wrap_aad(caller_aad))
+    // Checked and audited as `unwrap`, the counterpart of the `generate_data_key` that made it.
+    let secret = vault
+        .unwrap_data_key(header.wrapped_key(), &header.wrap_aad(caller_aad))
         .context("cannot unwrap the stream's data key")?;
-    let secret = SecretKey::from_slice(&material).map_err(|_| {
-        Failure::new(
-            Code::Authentication,
-            "the stream's wrapped key is not a data key",
-        )
-    })?;
     Ok(AeadKey::new(header.algorithm(), &secret)?)
 }
 
