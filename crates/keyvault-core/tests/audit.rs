@@ -502,3 +502,72 @@ fn golden_chain_v1() {
     assert_eq!(golden.trim(), fresh, "audit encoding or chain v1 changed");
     verify_log(&key, &[r0, r1], &head).unwrap();
 }
+
+#[test]
+fn canonical_bytes_decode_back_to_the_same_event() {
+    let mut rng = Rng::new(0xDEC0DE);
+    let every_denial = [
+        Denial::KeyState {
+            state: StateKind::Revoked,
+        },
+        Denial::UnsupportedByAlgorithm {
+            algorithm: keyvault_core::KeyAlgorithm::HmacSha256,
+        },
+        Denial::OperationNotAllowed,
+        Denial::NotExportable,
+        Denial::NotYetValid {
+            not_before: Timestamp::from_unix_millis(5),
+        },
+        Denial::PolicyExpired {
+            not_after: Timestamp::from_unix_millis(6),
+        },
+        Denial::KeyExpired {
+            expires_at: Timestamp::from_unix_millis(7),
+        },
+        Denial::UsageLimitReached { max_operations: 8 },
+        Denial::NoUsableVersion,
+        Denial::NotCurrentVersion {
+            requested: KeyVersion::new(1).unwrap(),
+            current: KeyVersion::new(2).unwrap(),
+        },
+        Denial::UnknownVersion {
+            version: KeyVersion::new(3).unwrap(),
+        },
+        Denial::VersionUnusable {
+            version: KeyVersion::new(4).unwrap(),
+            state: VersionState::Disabled,
+        },
+        Denial::BelowMinDecryptionVersion {
+            version: KeyVersion::new(1).unwrap(),
+            min: KeyVersion::new(2).unwrap(),
+        },
+        Denial::AesGcmLimitReached {
+            version: KeyVersion::new(9).unwrap(),
+            limit: 10,
+        },
+    ];
+    let mut events: Vec<AuditEvent> = (0..2000).map(|_| random_event(&mut rng)).collect();
+    events.extend(every_denial.into_iter().map(|reason| {
+        AuditEvent::new(
+            Timestamp::UNIX_EPOCH,
+            AuditOperation::Encrypt,
+            Outcome::Denied { reason },
+            "a",
+        )
+    }));
+    for event in &events {
+        let bytes = event.canonical_bytes();
+        assert_eq!(&AuditEvent::from_canonical_bytes(&bytes).unwrap(), event);
+        // Anything shorter or longer is refused, never misread.
+        assert!(AuditEvent::from_canonical_bytes(&bytes[..bytes.len() - 1]).is_err());
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(AuditEvent::from_canonical_bytes(&longer).is_err());
+    }
+    // Arbitrary bytes never panic.
+    for len in 0..300 {
+        let junk: Vec<u8> = (0..len).map(|_| rng.bytes::<1>()[0]).collect();
+        let _ = AuditEvent::from_canonical_bytes(&junk);
+    }
+    assert!(AuditEvent::from_canonical_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]).is_err());
+}

@@ -131,6 +131,25 @@ impl Barrier {
             .seal(&json, &self.associated_data(storage_key))?)
     }
 
+    /// Seal raw bytes (already encoded) for the record at `storage_key`.
+    pub(crate) fn seal_bytes(&self, storage_key: &[u8], bytes: &[u8]) -> Result<Vec<u8>> {
+        Ok(self
+            .records
+            .seal(bytes, &self.associated_data(storage_key))?)
+    }
+
+    /// Open raw bytes sealed by [`Barrier::seal_bytes`].
+    pub(crate) fn open_bytes(
+        &self,
+        table: Table,
+        storage_key: &[u8],
+        sealed: &[u8],
+    ) -> Result<keyvault_crypto::Zeroizing<Vec<u8>>> {
+        self.records
+            .open(sealed, &self.associated_data(storage_key))
+            .map_err(|_| StoreError::tampered(table.name()))
+    }
+
     /// Open the record at `storage_key` in `table`.
     pub(crate) fn open<T: DeserializeOwned>(
         &self,

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use keyvault_core::{ChainHead, KeyId, KeyMetadata};
+use keyvault_core::audit::ChainMac;
+use keyvault_core::{AuditEvent, AuditRecord, ChainHead, KeyId, KeyMetadata};
 use keyvault_crypto::{KEY_LEN, SecretKey, random};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -93,4 +94,49 @@ pub(crate) struct VaultMeta {
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub(crate) struct NameEntry {
     pub(crate) key_id: KeyId,
+}
+
+/// An audit segment, the records one commit appended, in a compact binary form:
+/// `count (u32)`, then per record `seq (u64) || mac (32 bytes) || length (u32) || the event's
+/// canonical bytes` (big-endian). The canonical bytes are what the chain MAC covers anyway, so
+/// storing them costs no second encoding.
+pub(crate) fn encode_segment(records: &[AuditRecord]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + records.len() * 200);
+    out.extend_from_slice(
+        &u32::try_from(records.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    for record in records {
+        let event = record.event.canonical_bytes();
+        out.extend_from_slice(&record.seq.to_be_bytes());
+        out.extend_from_slice(record.mac.as_bytes());
+        out.extend_from_slice(&u32::try_from(event.len()).unwrap_or(u32::MAX).to_be_bytes());
+        out.extend_from_slice(&event);
+    }
+    out
+}
+
+/// Read a segment written by [`encode_segment`]; `None` if it is malformed in any way.
+pub(crate) fn decode_segment(mut bytes: &[u8]) -> Option<Vec<AuditRecord>> {
+    fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+        let (head, rest) = bytes.split_at_checked(n)?;
+        *bytes = rest;
+        Some(head)
+    }
+    let count = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().ok()?);
+    // Each record takes at least 44 bytes: a count larger than that allows is malformed.
+    if usize::try_from(count).ok()? > bytes.len() / 44 {
+        return None;
+    }
+    let mut records = Vec::with_capacity(usize::try_from(count).ok()?);
+    for _ in 0..count {
+        let seq = u64::from_be_bytes(take(&mut bytes, 8)?.try_into().ok()?);
+        let mac = ChainMac::from_bytes(take(&mut bytes, 32)?.try_into().ok()?);
+        let len = u32::from_be_bytes(take(&mut bytes, 4)?.try_into().ok()?);
+        let event =
+            AuditEvent::from_canonical_bytes(take(&mut bytes, usize::try_from(len).ok()?)?).ok()?;
+        records.push(AuditRecord { seq, event, mac });
+    }
+    bytes.is_empty().then_some(records)
 }

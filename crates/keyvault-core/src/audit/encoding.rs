@@ -122,3 +122,203 @@ impl Encoder {
         }
     }
 }
+
+/// Why [`AuditEvent::from_canonical_bytes`] refused its input.
+const MALFORMED: &str = "a malformed audit event encoding";
+
+impl AuditEvent {
+    /// Read an event back from its canonical bytes (the inverse of
+    /// [`AuditEvent::canonical_bytes`]), so a store can keep events in this compact form.
+    /// Every length is checked against the input before use; trailing bytes are refused, so
+    /// each event has exactly one accepted encoding.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidMetadata`] for anything that is not a canonical v1 encoding.
+    pub fn from_canonical_bytes(bytes: &[u8]) -> crate::Result<Self> {
+        let mut input = Decoder(bytes);
+        let event = input
+            .event()
+            .ok_or(crate::Error::InvalidMetadata { reason: MALFORMED })?;
+        if input.0.is_empty() {
+            Ok(event)
+        } else {
+            Err(crate::Error::InvalidMetadata { reason: MALFORMED })
+        }
+    }
+}
+
+/// Reads what [`Encoder`] writes; every method returns `None` on malformed input.
+struct Decoder<'a>(&'a [u8]);
+
+impl Decoder<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let (head, rest) = self.0.split_at_checked(n)?;
+        self.0 = rest;
+        Some(head)
+    }
+
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.array::<1>().map(|[b]| b)
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    fn u64(&mut self) -> Option<u64> {
+        self.array().map(u64::from_be_bytes)
+    }
+
+    fn len(&mut self) -> Option<usize> {
+        // A length can never exceed what is left, which bounds every allocation by the input.
+        usize::try_from(self.u64()?)
+            .ok()
+            .filter(|&n| n <= self.0.len())
+    }
+
+    fn str(&mut self) -> Option<String> {
+        let len = self.len()?;
+        String::from_utf8(self.take(len)?.to_vec()).ok()
+    }
+
+    fn option<T>(&mut self, decode: impl FnOnce(&mut Self) -> Option<T>) -> Option<Option<T>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => decode(self).map(Some),
+            _ => None,
+        }
+    }
+
+    fn version(&mut self) -> Option<crate::KeyVersion> {
+        crate::KeyVersion::new(self.u32()?).ok()
+    }
+
+    fn timestamp(&mut self) -> Option<crate::Timestamp> {
+        self.u64().map(crate::Timestamp::from_unix_millis)
+    }
+
+    fn event(&mut self) -> Option<AuditEvent> {
+        if self.u8()? != EVENT_ENCODING_VERSION {
+            return None;
+        }
+        let time = self.timestamp()?;
+        let code = self.u8()?;
+        let operation = super::AuditOperation::ALL
+            .iter()
+            .copied()
+            .find(|op| op.code() == code)?;
+        let key_id = self.option(|d| d.array().map(crate::KeyId::from_bytes))?;
+        let key_name = self.option(|d| crate::KeyName::new(d.str()?).ok())?;
+        let key_version = self.option(Decoder::version)?;
+        let outcome = match self.u8()? {
+            0 => Outcome::Ok,
+            1 => Outcome::Denied {
+                reason: self.denial()?,
+            },
+            2 => {
+                let name = self.str()?;
+                let kind = crate::ErrorKind::ALL
+                    .into_iter()
+                    .find(|kind| kind.as_str() == name)?;
+                Outcome::Error { kind }
+            }
+            _ => return None,
+        };
+        let actor = self.str()?;
+        let request_id = self.option(Decoder::str)?;
+        let aad_digest = self.option(|d| d.array().map(super::AadDigest::from_bytes))?;
+        let count = self.len()?;
+        let mut details = std::collections::BTreeMap::new();
+        for _ in 0..count {
+            let name = self.str()?;
+            let value = self.str()?;
+            // Canonical bytes list names in order, once each.
+            if details
+                .keys()
+                .next_back()
+                .is_some_and(|last: &String| *last >= name)
+            {
+                return None;
+            }
+            details.insert(name, value);
+        }
+        Some(AuditEvent {
+            time,
+            operation,
+            key_id,
+            key_name,
+            key_version,
+            outcome,
+            actor,
+            context: super::RequestContext {
+                request_id,
+                aad_digest,
+                details,
+            },
+        })
+    }
+
+    fn denial(&mut self) -> Option<Denial> {
+        use crate::lifecycle::{StateKind, VersionState};
+        let code = self.str()?;
+        Some(match code.as_str() {
+            "key_state" => {
+                let name = self.str()?;
+                Denial::KeyState {
+                    state: StateKind::ALL.into_iter().find(|s| s.as_str() == name)?,
+                }
+            }
+            "unsupported_by_algorithm" => {
+                let name = self.str()?;
+                Denial::UnsupportedByAlgorithm {
+                    algorithm: crate::KeyAlgorithm::ALL
+                        .into_iter()
+                        .find(|a| a.name() == name)?,
+                }
+            }
+            "operation_not_allowed" => Denial::OperationNotAllowed,
+            "not_exportable" => Denial::NotExportable,
+            "no_usable_version" => Denial::NoUsableVersion,
+            "not_yet_valid" => Denial::NotYetValid {
+                not_before: self.timestamp()?,
+            },
+            "policy_expired" => Denial::PolicyExpired {
+                not_after: self.timestamp()?,
+            },
+            "key_expired" => Denial::KeyExpired {
+                expires_at: self.timestamp()?,
+            },
+            "usage_limit_reached" => Denial::UsageLimitReached {
+                max_operations: self.u64()?,
+            },
+            "not_current_version" => Denial::NotCurrentVersion {
+                requested: self.version()?,
+                current: self.version()?,
+            },
+            "unknown_version" => Denial::UnknownVersion {
+                version: self.version()?,
+            },
+            "version_unusable" => {
+                let version = self.version()?;
+                let name = self.str()?;
+                Denial::VersionUnusable {
+                    version,
+                    state: VersionState::ALL.into_iter().find(|s| s.as_str() == name)?,
+                }
+            }
+            "below_min_decryption_version" => Denial::BelowMinDecryptionVersion {
+                version: self.version()?,
+                min: self.version()?,
+            },
+            "aes_gcm_limit_reached" => Denial::AesGcmLimitReached {
+                version: self.version()?,
+                limit: self.u64()?,
+            },
+            _ => return None,
+        })
+    }
+}

@@ -11,6 +11,7 @@ use super::{AuditCommit, MAX_ATTEMPTS, Vault};
 use crate::backend::{Backend, Batch};
 use crate::barrier::Table;
 use crate::error::{Result, StoreError};
+use crate::records::decode_segment;
 
 /// Usage events waiting to be committed.
 pub(crate) struct AuditBuffer {
@@ -192,15 +193,30 @@ impl<B: Backend> Vault<B> {
             .collect())
     }
 
+    /// The anchored head and every record, read while no one commits in between (the head and
+    /// the records are separate reads: a commit between them would look like tampering).
+    fn read_chain_consistently(&self) -> Result<(keyvault_core::ChainHead, Vec<AuditRecord>)> {
+        for _ in 0..MAX_ATTEMPTS {
+            let before = self.backend.sequence()?;
+            let (meta, _) = self.read_meta()?;
+            let records = self.read_audit_records()?;
+            if self.backend.sequence()? == before {
+                return Ok((meta.audit_head, records));
+            }
+        }
+        Err(StoreError::Busy)
+    }
+
     /// Every record, in order: the segments (one per commit) concatenated.
     pub(crate) fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
         let unlocked = self.unlocked()?;
         let mut records = Vec::new();
         for stored in self.backend.scan_prefix(&[Table::Audit.prefix()])? {
-            let segment: Vec<AuditRecord> =
-                unlocked
-                    .barrier
-                    .open(Table::Audit, &stored.key, &stored.value)?;
+            let bytes = unlocked
+                .barrier
+                .open_bytes(Table::Audit, &stored.key, &stored.value)?;
+            let segment =
+                decode_segment(&bytes).ok_or_else(|| StoreError::tampered("an audit segment"))?;
             records.extend(segment);
         }
         Ok(records)
@@ -216,14 +232,13 @@ impl<B: Backend> Vault<B> {
     pub fn verify_audit(&self) -> Result<AuditReport> {
         self.flush_audit()?;
         let unlocked = self.unlocked()?;
-        let (meta, _) = self.read_meta()?;
-        let records = self.read_audit_records()?;
-        let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &meta.audit_head);
+        let (head, records) = self.read_chain_consistently()?;
+        let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &head);
         let outcome = Outcome::of(&verdict);
         self.audit_now(self.event(self.now(), AuditOperation::VerifyAudit, outcome))?;
         verdict?;
         Ok(AuditReport {
-            records: meta.audit_head.count,
+            records: head.count,
         })
     }
 }

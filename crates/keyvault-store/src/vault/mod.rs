@@ -31,7 +31,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
 use crate::error::{Result, StoreError};
 use crate::header::Header;
-use crate::records::{KeyRecord, NameEntry, VaultMeta};
+use crate::records::{KeyRecord, NameEntry, VaultMeta, encode_segment};
 
 /// How usage events (encrypt, decrypt, ...) reach the audit log. Management changes always
 /// commit together with their event, whatever this says.
@@ -419,7 +419,7 @@ impl<B: Backend> Vault<B> {
         if !segment.is_empty() {
             let sealed = unlocked
                 .barrier
-                .seal(&segment_key, &segment, 512 * segment.len())?;
+                .seal_bytes(&segment_key, &encode_segment(&segment))?;
             batch = batch.put(segment_key, sealed, Expect::Absent);
         }
         let meta_key = singleton_key(Table::Meta);

@@ -625,7 +625,7 @@ fn restore_batch(unlocked: &Unlocked, header: &Header, merged: &Merged) -> Resul
         let key = audit_key(first.seq);
         batch = batch.put(
             key.clone(),
-            barrier.seal(&key, &merged.audit, 512 * merged.audit.len())?,
+            barrier.seal_bytes(&key, &crate::records::encode_segment(&merged.audit))?,
             Expect::Absent,
         );
     }

@@ -22,8 +22,10 @@ use crate::backend::Backend;
 use crate::counters::Spent;
 use crate::error::{Result, StoreError};
 
-/// Rotations a single use may trigger before giving up (each is another process racing us).
-const MAX_ROTATIONS_PER_USE: usize = 8;
+/// Rounds a single use may lose (to another thread or process using up, or rotating, the
+/// version it saw) before giving up. Each lost round means someone else made progress, so this
+/// bound only guards against starvation, never a livelock.
+const MAX_ROUNDS_PER_USE: usize = 1000;
 
 /// A fresh data key: use `plaintext` now, store `wrapped` beside the data, and call
 /// [`Vault::unwrap_data_key`] on `wrapped` to get the key back later.
@@ -300,7 +302,11 @@ impl<B: Backend> Vault<B> {
         count: u64,
     ) -> Result<(Arc<LoadedKey>, KeyVersion)> {
         let unlocked = self.unlocked()?;
-        for _ in 0..MAX_ROTATIONS_PER_USE {
+        for round in 0..MAX_ROUNDS_PER_USE {
+            if round > 0 {
+                // Let the thread that won the last round finish before trying again.
+                std::thread::yield_now();
+            }
             let now = self.now();
             let metadata = &key.record.metadata;
             let id = metadata.id();
