@@ -1,0 +1,160 @@
+//! The Vault beside its baselines, measured in the same run:
+//!
+//! - `encrypt` / `decrypt` of 16 B and 1 KiB through `Vault` on each backend (a key with a
+//!   `max_operations` policy, so durable counters are on, and grouped audit, the default)
+//!   beside the raw keyvault-crypto seal/open of the same algorithm;
+//! - `create_key` on the file backend beside one write and fsync of a small file in the same
+//!   directory;
+//! - opening a file vault of 10,000 keys beside one Argon2id derivation with the same
+//!   parameters, and listing those 10,000 keys.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)] // benchmark code: a failure should abort the run
+
+use std::hint::black_box;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use keyvault_core::{KeyAlgorithm, KeyName, KeyPolicy};
+use keyvault_crypto::password::derive_key;
+use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretKey};
+use keyvault_store::{FileVault, KeyFilter, KeyStore, MemoryVault, NewKey, VaultOptions};
+
+const SIZES: [usize; 2] = [16, 1024];
+const AAD: &[u8] = b"vault/record/0007";
+const KEYS_IN_BIG_VAULT: usize = 10_000;
+
+fn options() -> VaultOptions {
+    VaultOptions::default()
+}
+
+fn limited_key(name: &str) -> NewKey {
+    let mut spec = NewKey::new(KeyName::new(name).unwrap(), KeyAlgorithm::default());
+    spec.policy = KeyPolicy::default().with_max_operations(1 << 60);
+    spec
+}
+
+fn encrypt_decrypt(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileVault::create(dir.path().join("bench.vault"), b"pw", options()).unwrap();
+    let memory = MemoryVault::in_memory(b"pw", options()).unwrap();
+    let vaults: [(&str, &dyn KeyStore); 2] = [("memory", &memory), ("file", &file)];
+    for (_, vault) in vaults {
+        vault.create_key(limited_key("bench")).unwrap();
+    }
+    let name = KeyName::new("bench").unwrap();
+    let raw = AeadKey::new(Algorithm::default(), &SecretKey::generate().unwrap()).unwrap();
+
+    let mut group = c.benchmark_group("vault/encrypt");
+    group.measurement_time(Duration::from_secs(3));
+    for size in SIZES {
+        let plaintext = vec![0x5A; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        group.bench_with_input(BenchmarkId::new("raw-seal", size), &plaintext, |b, pt| {
+            b.iter(|| black_box(raw.seal(black_box(pt), AAD).unwrap()));
+        });
+        for (backend, vault) in vaults {
+            group.bench_with_input(BenchmarkId::new(backend, size), &plaintext, |b, pt| {
+                b.iter(|| black_box(vault.encrypt(&name, black_box(pt), AAD).unwrap()));
+            });
+        }
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("vault/decrypt");
+    group.measurement_time(Duration::from_secs(3));
+    for size in SIZES {
+        let plaintext = vec![0x5A; size];
+        group.throughput(Throughput::Bytes(size as u64));
+        let sealed = raw.seal(&plaintext, AAD).unwrap();
+        group.bench_with_input(BenchmarkId::new("raw-open", size), &sealed, |b, s| {
+            b.iter(|| black_box(raw.open(black_box(s), AAD).unwrap()));
+        });
+        for (backend, vault) in vaults {
+            let envelope = vault.encrypt(&name, &plaintext, AAD).unwrap();
+            group.bench_with_input(BenchmarkId::new(backend, size), &envelope, |b, e| {
+                b.iter(|| black_box(vault.decrypt(black_box(e), AAD).unwrap()));
+            });
+        }
+    }
+    group.finish();
+}
+
+fn create_key(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = FileVault::create(dir.path().join("create.vault"), b"pw", options()).unwrap();
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("vault/create-key");
+    group
+        .sample_size(30)
+        .measurement_time(Duration::from_secs(5));
+    group.bench_function("fsync-small-file", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let mut file = std::fs::File::create(dir.path().join(format!("f{n}"))).unwrap();
+            file.write_all(&[7u8; 512]).unwrap();
+            file.sync_all().unwrap();
+        });
+    });
+    group.bench_function("file", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            let spec = NewKey::new(
+                KeyName::new(format!("k{n}")).unwrap(),
+                KeyAlgorithm::default(),
+            );
+            black_box(vault.create_key(spec).unwrap());
+        });
+    });
+    group.finish();
+}
+
+/// A file vault holding `KEYS_IN_BIG_VAULT` keys, built in memory and restored in one
+/// transaction (creating them one by one would take one fsync each).
+fn big_vault(dir: &std::path::Path) -> std::path::PathBuf {
+    let memory = MemoryVault::in_memory(b"pw", options()).unwrap();
+    for i in 0..KEYS_IN_BIG_VAULT {
+        let spec = NewKey::new(
+            KeyName::new(format!("key-{i:05}")).unwrap(),
+            KeyAlgorithm::default(),
+        );
+        memory.create_key(spec).unwrap();
+    }
+    let snapshot = memory.snapshot(None, false).unwrap();
+    let path = dir.join("big.vault");
+    FileVault::restore_file(&path, &[snapshot], b"pw", options()).unwrap();
+    path
+}
+
+fn open_and_list(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = big_vault(dir.path());
+    let salt = [9u8; 16];
+    let mut group = c.benchmark_group("vault/open-10k");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("argon2id-default", |b| {
+        b.iter(|| black_box(derive_key(b"pw", &salt, &Argon2Params::DEFAULT).unwrap()));
+    });
+    group.bench_function("file", |b| {
+        b.iter(|| black_box(FileVault::open_file(&path, b"pw", options()).unwrap()));
+    });
+    group.finish();
+
+    let vault = FileVault::open_file(&path, b"pw", options()).unwrap();
+    let mut group = c.benchmark_group("vault/list-10k");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function("file", |b| {
+        b.iter(|| {
+            let keys = vault.list_keys(&KeyFilter::default()).unwrap();
+            assert_eq!(keys.len(), KEYS_IN_BIG_VAULT);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, encrypt_decrypt, create_key, open_and_list);
+criterion_main!(benches);
