@@ -331,7 +331,7 @@ pub(crate) fn audit_text(records: &[AuditRecord]) -> String {
             .collect::<Vec<_>>()
             .join(" ");
         text.push_str(&format!(
-            "#{:<6}{}  {:<26}{:<24}{:<28} {}{}\n",
+            "#{:<6}{}  {:<26} {:<24} {:<28} {}{}\n",
             record.seq,
             time(event.time),
             event.operation.as_str(),
