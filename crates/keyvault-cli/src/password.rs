@@ -114,7 +114,8 @@ impl Source {
         if let Some(path) = &self.file_flag {
             return read_file(path, self.what);
         }
-        if let Some(path) = std::env::var_os(self.file_env) {
+        // An empty `..._FILE=` means "not set", as it does for most tools, not the path "".
+        if let Some(path) = std::env::var_os(self.file_env).filter(|path| !path.is_empty()) {
             return read_file(Path::new(&path), self.what)
                 .with_context(|| format!("{} (from {})", self.what, self.file_env));
         }

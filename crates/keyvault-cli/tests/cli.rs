@@ -232,6 +232,14 @@ fn password_files_take_precedence_and_lose_one_newline() {
         .arg("status")
         .assert()
         .code(2);
+    // Regression: an empty KEYVAULT_PASSWORD_FILE is unset, not the path "" (which was "not
+    // found", exit 5); the password then comes from KEYVAULT_PASSWORD.
+    env.bare()
+        .env("KEYVAULT_PASSWORD_FILE", "")
+        .env("KEYVAULT_PASSWORD", PASSWORD)
+        .arg("status")
+        .assert()
+        .success();
 }
 
 /// The binary in a new session, without a controlling terminal (so no prompt is possible),
