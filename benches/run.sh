@@ -21,6 +21,11 @@ MAX_WAIT="${MAX_WAIT:-300}"
 # A group whose "during" figure exceeds this is run again, up to TRIES times in all.
 DURING_LIMIT="${DURING_LIMIT:-62}"
 TRIES="${TRIES:-3}"
+# Command prefixes for the measured runs when other jobs share the machine, e.g.
+# WRAP="nice -n -10" (needs root) and PIN="taskset -c 1". PIN is left out for Argon2id, whose
+# lanes run in parallel.
+WRAP="${WRAP:-}"
+PIN="${PIN:-}"
 ONLY="${1:-.}"
 
 # Percentage of all CPU time spent busy (not idle or iowait) between two /proc/stat samples.
@@ -73,7 +78,7 @@ run_once() {
     local before start during after
     before=$(wait_quiet)
     start=$(grep '^cpu ' /proc/stat)
-    cargo bench -q -p keyvault-benches $features --bench "$bench" -- "$filter" |
+    $WRAP $PIN cargo bench -q -p keyvault-benches $features --bench "$bench" -- "$filter" |
         grep -E 'time:|^[a-z]' | grep -v '^Benchmarking' >&2 || true
     during=$(busy_between "$start" "$(grep '^cpu ' /proc/stat)")
     after=$(busy)
@@ -101,4 +106,5 @@ run "" aead "^wipe/"
 run "" nonce "^nonce/"
 run "" kdf "^(hkdf|derive-subkey|hmac)"
 # Argon2id runs its four lanes on every core, so the machine is busy by design.
+PIN=""
 run "" kdf "^argon2id/" 100

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Print Markdown tables of the keyvault benchmark results.
 
-Reads criterion's output, <target>/criterion/**/new/{benchmark,estimates}.json, where <target>
-is $CARGO_TARGET_DIR or ./target, or the directory given as the first argument. Every time is
-criterion's point estimate of the median time per iteration. Ratios compare numbers from the
-same run: the AEAD groups carry the keyvault backend in their name (aead-rustcrypto/...,
-aead-ring/...), so the two runs do not overwrite each other.
+Reads criterion's output, **/new/{benchmark,estimates}.json, under each directory given (a
+target directory or a copy of its criterion/ directory), by default $CARGO_TARGET_DIR/criterion
+or ./target/criterion. Every time is criterion's point estimate of the median time per
+iteration. Given several directories (complete runs of the suite), each benchmark's figure is
+the lowest of its medians: on a shared machine, interference only ever adds time. The AEAD
+groups carry the keyvault backend in their name (aead-rustcrypto/..., aead-ring/...), so the
+runs with and without `--features ring` do not overwrite each other.
 
-Usage: python3 benches/summarize.py [TARGET_DIR]
+Usage: python3 benches/summarize.py [DIR...]
 """
 
 import json
@@ -20,7 +22,7 @@ SIZES = [16, 1024, 65536, 1048576]
 
 
 def load(criterion_dir):
-    """Map full_id -> (median ns, 95% CI low, 95% CI high)."""
+    """Map full_id -> (median ns, 95% CI low, 95% CI high) for one run."""
     results = {}
     for bench in criterion_dir.glob("**/new/benchmark.json"):
         estimates = bench.with_name("estimates.json")
@@ -183,17 +185,39 @@ def simple_tables(results):
         )
 
 
+def best_of(runs):
+    """Per benchmark, the run with the lowest median; also the spread (highest / lowest)."""
+    best, spread = {}, {}
+    for run in runs:
+        for key, value in run.items():
+            if key not in best or value[0] < best[key][0]:
+                best[key] = value
+    for key in best:
+        medians = [run[key][0] for run in runs if key in run]
+        spread[key] = max(medians) / min(medians)
+    return best, spread
+
+
 def main():
-    if len(sys.argv) > 1:
-        target = Path(sys.argv[1])
-    else:
-        target = Path(os.environ.get("CARGO_TARGET_DIR", "target"))
-    criterion_dir = target / "criterion"
-    if not criterion_dir.is_dir():
-        sys.exit(f"no criterion results under {criterion_dir}; run `cargo bench` first")
-    results = load(criterion_dir)
+    dirs = [Path(d) for d in sys.argv[1:]] or [
+        Path(os.environ.get("CARGO_TARGET_DIR", "target")) / "criterion"
+    ]
+    runs = []
+    for d in dirs:
+        if (d / "criterion").is_dir():
+            d = d / "criterion"
+        if not d.is_dir():
+            sys.exit(f"no criterion results under {d}; run `cargo bench` first")
+        runs.append(load(d))
+    results, spread = best_of(runs)
     aead_tables(results)
     simple_tables(results)
+    if len(runs) > 1:
+        wide = sorted((s, k) for k, s in spread.items() if s > 1.10)
+        print(f"Lowest median of {len(runs)} runs. Benchmarks whose medians differ by more than")
+        print(f"10% between runs: {len(wide)} of {len(spread)}.\n")
+        for s, k in reversed(wide):
+            print(f"- {k}: {s:.2f}")
 
 
 if __name__ == "__main__":
