@@ -1,27 +1,44 @@
 //! Maintenance tasks for the keyvault workspace, run as `cargo xtask <task>`.
 //!
-//! Today: `check-unsafe`, which confirms every crate root forbids unsafe code. The release audit
-//! (`cargo xtask audit`: advisories, licences, lints, secret hygiene) and `cargo xtask release`
-//! are planned; asking for them says so instead of pretending to pass.
+//! - `check-unsafe`: every crate root forbids unsafe code.
+//! - `audit`: the release audit (advisories, licences, lints, formatting, docs, secret hygiene),
+//!   printed as a table; non-zero exit on any failure.
+//! - `release VERSION`: a dry run of a release (or `--execute` to commit and tag locally).
+//! - `fuzz --seconds N`: every cargo-fuzz target for a bounded time.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod audit;
+mod fuzz;
+mod release;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
+use clap::Parser;
+
+/// Maintenance tasks for the keyvault workspace.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about)]
+enum Task {
+    /// Check that every crate root carries `#![forbid(unsafe_code)]`.
+    CheckUnsafe,
+    /// Run the release audit and print a table of checks.
+    Audit(audit::Args),
+    /// Prepare a release: dry run by default, `--execute` to commit and tag.
+    Release(release::Args),
+    /// Run every fuzz target for a bounded time (needs nightly and cargo-fuzz).
+    Fuzz(fuzz::Args),
+}
 
 fn main() -> ExitCode {
-    let task = std::env::args().nth(1);
-    let result = match task.as_deref() {
-        Some("check-unsafe") => check_unsafe(&workspace_root()),
-        Some(other @ ("audit" | "release" | "fuzz")) => Err(anyhow::anyhow!(
-            "`cargo xtask {other}` is not built yet; nothing was checked"
-        )),
-        _ => {
-            eprintln!("usage: cargo xtask check-unsafe");
-            return ExitCode::from(2);
-        }
+    let root = workspace_root();
+    let result = match Task::parse() {
+        Task::CheckUnsafe => check_unsafe(&root),
+        Task::Audit(args) => audit::run(&root, &args),
+        Task::Release(args) => release::run(&root, &args),
+        Task::Fuzz(args) => fuzz::run(&root, &args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -32,6 +49,7 @@ fn main() -> ExitCode {
     }
 }
 
+/// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -40,6 +58,20 @@ fn workspace_root() -> PathBuf {
 
 /// Every crate root (library, binary, xtask) must carry `#![forbid(unsafe_code)]`.
 fn check_unsafe(root: &Path) -> Result<()> {
+    let missing = crate_roots_missing_forbid_unsafe(root, true)?;
+    if !missing.is_empty() {
+        bail!(
+            "{} crate root(s) lack #![forbid(unsafe_code)]: {}",
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// The crate roots under `root` that lack `#![forbid(unsafe_code)]`, printing one line per root
+/// when `verbose`.
+fn crate_roots_missing_forbid_unsafe(root: &Path, verbose: bool) -> Result<Vec<String>> {
     let mut roots = vec![root.join("xtask/src/main.rs")];
     let crates = root.join("crates");
     for entry in
@@ -53,27 +85,23 @@ fn check_unsafe(root: &Path) -> Result<()> {
                 .filter(|path| path.exists()),
         );
     }
+    roots.sort();
     let mut missing = Vec::new();
     for path in &roots {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let status = if text.contains("#![forbid(unsafe_code)]") {
-            "ok"
-        } else {
-            missing.push(path.display().to_string());
-            "MISSING"
-        };
-        println!(
-            "{status:<8} {}",
-            path.strip_prefix(root).unwrap_or(path).display()
-        );
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let ok = text.contains("#![forbid(unsafe_code)]");
+        if verbose {
+            println!("{:<8} {shown}", if ok { "ok" } else { "MISSING" });
+        }
+        if !ok {
+            missing.push(shown);
+        }
     }
-    if !missing.is_empty() {
-        bail!(
-            "{} crate root(s) lack #![forbid(unsafe_code)]: {}",
-            missing.len(),
-            missing.join(", ")
-        );
-    }
-    Ok(())
+    Ok(missing)
 }
