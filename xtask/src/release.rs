@@ -1,14 +1,823 @@
-//! `cargo xtask release`: not built yet.
+//! `cargo xtask release VERSION`: checks that the workspace can be released as VERSION.
+//!
+//! A dry run by default: it checks the tree, the version and the CHANGELOG section, bumps every
+//! crate's version, refreshes Cargo.lock, runs the tests, the audit and a publish dry run, prints
+//! the commit and tag a release would create, then puts every file it changed back as it was,
+//! on failure too. `--execute` keeps the bump, commits it and creates an annotated tag. It never
+//! pushes and never publishes.
 
-use std::path::Path;
+mod changelog;
+mod manifest;
+mod version;
 
-use anyhow::{Result, bail};
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use self::manifest::Role;
+use self::version::Version;
 
 /// Options of `cargo xtask release`.
 #[derive(Debug, clap::Args)]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// The version to release: MAJOR.MINOR.PATCH with an optional pre-release (0.2.0,
+    /// 0.2.0-rc.1), greater than the current workspace version.
+    version: String,
+    /// Keep the bump, commit it as "Release VERSION" and create the annotated tag vVERSION. Pushes
+    /// nothing and publishes nothing.
+    #[arg(long)]
+    execute: bool,
+    /// RustSec advisory database for the audit, passed on to `cargo xtask audit`.
+    #[arg(long, value_name = "PATH", env = "KEYVAULT_ADVISORY_DB")]
+    advisory_db: Option<PathBuf>,
+    /// Skip `cargo test --workspace`. The result is then incomplete, not a release check.
+    #[arg(long)]
+    skip_tests: bool,
+    /// Skip `cargo xtask audit`. The result is then incomplete, not a release check.
+    #[arg(long)]
+    skip_audit: bool,
+    /// Skip `cargo publish --workspace --dry-run`. The result is then incomplete, not a release
+    /// check.
+    #[arg(long)]
+    skip_publish: bool,
+    /// Workspace to release instead of the one xtask was built in (for tests).
+    #[arg(long, value_name = "PATH", hide = true)]
+    root: Option<PathBuf>,
+}
 
 /// Runs the task.
-pub(crate) fn run(_root: &Path, _args: &Args) -> Result<()> {
-    bail!("`cargo xtask release` is not built yet; nothing was checked")
+pub(crate) fn run(default_root: &Path, args: &Args) -> Result<()> {
+    let given_root = args.root.as_deref().unwrap_or(default_root);
+    let root = given_root
+        .canonicalize()
+        .with_context(|| format!("workspace root {}", given_root.display()))?;
+    let target: Version = args
+        .version
+        .parse()
+        .map_err(|err| anyhow!("`{}` is not a valid release version: {err}", args.version))?;
+    let plan = preflight(&root, &target)?;
+    let skipped = skipped_checks(args);
+
+    let mode = if args.execute { "release" } else { "dry run" };
+    println!(
+        "== cargo xtask release {target} ({mode}) in {}",
+        root.display()
+    );
+    println!("   current version {}, new version {target}", plan.current);
+    if !skipped.is_empty() {
+        println!("{}", incomplete_banner(&skipped));
+    }
+    println!("\nCommit message:\n    {}", plan.commit_message);
+    println!(
+        "Annotated tag {} with the CHANGELOG section as its message:",
+        plan.tag
+    );
+    for line in plan.tag_message.lines() {
+        println!("    |{}{line}", if line.is_empty() { "" } else { " " });
+    }
+
+    let mut files = Originals::new(&root);
+    let mut steps = Steps::default();
+    let checked = bump_and_check(&root, args, &plan, &mut files, &mut steps);
+    let outcome = match checked {
+        Ok(()) if args.execute => commit_and_tag(&root, &plan, &mut files),
+        other => other,
+    };
+    let restored = files.restore();
+
+    println!("\n== Summary");
+    steps.print();
+    match &restored {
+        Ok(paths) if !paths.is_empty() => println!(
+            "\nRestored to their original bytes: {}",
+            display_paths(paths)
+        ),
+        Ok(_) => {}
+        Err(err) => eprintln!("\nerror: could not restore the bumped files: {err:#}"),
+    }
+    if !args.execute || outcome.is_err() {
+        let left = git_status(&root).unwrap_or_default();
+        if !left.is_empty() {
+            println!(
+                "\nwarning: the tree is not as it was found; the checks left {} path(s) changed:\n{}",
+                left.len(),
+                indent(&left)
+            );
+        }
+    }
+    if outcome.is_err() {
+        // Restored files mean the commit was never made.
+        let committed = if args.execute && restored.as_ref().is_ok_and(|p| !p.is_empty()) {
+            " Nothing was committed or tagged."
+        } else {
+            ""
+        };
+        println!("\nResult: FAILED. {target} is not ready for release.{committed}");
+    }
+    outcome?;
+    restored?;
+
+    if args.execute {
+        println!(
+            "\nCommitted \"{}\" and created the annotated tag {}. Nothing was pushed or published.",
+            plan.commit_message, plan.tag
+        );
+    } else {
+        println!(
+            "\n--execute would: keep the bump in {}; commit those files as \"{}\"; create the \
+             annotated tag {} with the message above. It pushes nothing and publishes nothing.",
+            display_paths(&files.paths()),
+            plan.commit_message,
+            plan.tag
+        );
+    }
+    if skipped.is_empty() {
+        let verdict = if args.execute {
+            "released locally"
+        } else {
+            "ready to release"
+        };
+        println!("\nResult: {target} is {verdict}: every check passed.");
+    } else {
+        println!("\n{}", incomplete_banner(&skipped));
+        println!("Result: INCOMPLETE. {target} is NOT verified for release; run without --skip-*.");
+    }
+    Ok(())
+}
+
+/// What the preflight found out.
+struct Plan {
+    current: Version,
+    target: Version,
+    tag: String,
+    commit_message: String,
+    tag_message: String,
+    /// Package names of the workspace members.
+    members: BTreeSet<String>,
+    /// Tracked manifests, relative to the root, each with the role its bump has.
+    manifests: Vec<(PathBuf, Role)>,
+    /// Lockfiles to refresh, relative to the root: Cargo.lock and any other tracked one.
+    locks: Vec<PathBuf>,
+}
+
+/// Everything that needs no change to the tree: clean tree, version, CHANGELOG section, tag.
+/// Reports every problem at once.
+fn preflight(root: &Path, target: &Version) -> Result<Plan> {
+    let top = git(root, &["rev-parse", "--show-toplevel"])?;
+    let top = PathBuf::from(top.trim()).canonicalize()?;
+    if top != root {
+        bail!(
+            "{} is not the top of its git repository ({})",
+            root.display(),
+            top.display()
+        );
+    }
+    let mut problems = Vec::new();
+    let dirty = git_status(root)?;
+    if !dirty.is_empty() {
+        problems.push(format!(
+            "the working tree is not clean; commit, remove or ignore these {} path(s):\n{}",
+            dirty.len(),
+            indent(&dirty)
+        ));
+    }
+    if !git_succeeds(root, &["rev-parse", "--verify", "--quiet", "HEAD"])? {
+        problems.push("the repository has no commit yet".to_owned());
+    }
+
+    let root_manifest = read(&root.join("Cargo.toml"))?;
+    let current = manifest::workspace_version(&root_manifest)
+        .map_err(|err| anyhow!("Cargo.toml: {err}"))?
+        .ok_or_else(|| anyhow!("Cargo.toml has no [workspace.package] version"))?;
+    let current: Version = current
+        .parse()
+        .map_err(|err| anyhow!("the current version `{current}` is not valid: {err}"))?;
+    if *target <= current {
+        problems.push(format!(
+            "{target} is not greater than the current version {current}"
+        ));
+    }
+
+    let tag_message = match std::fs::read_to_string(root.join("CHANGELOG.md")) {
+        Ok(text) => changelog::section(&text, &target.to_string()).unwrap_or_else(|err| {
+            problems.push(err);
+            String::new()
+        }),
+        Err(err) => {
+            problems.push(format!("cannot read CHANGELOG.md: {err}"));
+            String::new()
+        }
+    };
+    let tag = format!("v{target}");
+    if git_succeeds(
+        root,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/tags/{tag}"),
+        ],
+    )? {
+        problems.push(format!("the tag {tag} already exists"));
+    }
+    if !problems.is_empty() {
+        let problems: Vec<String> = problems.iter().map(|p| p.replace('\n', "\n  ")).collect();
+        bail!("release {target} refused:\n- {}", problems.join("\n- "));
+    }
+
+    let members = workspace_members(root)?;
+    let member_manifests: BTreeSet<PathBuf> = members.iter().map(|m| m.manifest.clone()).collect();
+    let mut manifests = Vec::new();
+    let mut locks = vec![PathBuf::from("Cargo.lock")];
+    let tracked = git(root, &["ls-files", "-z"])?;
+    let tracked: BTreeSet<&str> = tracked.split('\0').collect();
+    for &path in &tracked {
+        if path != "Cargo.toml" && !path.ends_with("/Cargo.toml") {
+            continue;
+        }
+        let full = root.join(path).canonicalize()?;
+        let role = if path == "Cargo.toml" || member_manifests.contains(&full) {
+            Role::Workspace
+        } else {
+            Role::Outside
+        };
+        // A workspace outside this one (fuzz) may lock the workspace crates in its own lockfile.
+        let lock = path.replace("Cargo.toml", "Cargo.lock");
+        if role == Role::Outside && tracked.contains(lock.as_str()) {
+            locks.push(PathBuf::from(lock));
+        }
+        manifests.push((PathBuf::from(path), role));
+    }
+    Ok(Plan {
+        current,
+        target: target.clone(),
+        commit_message: format!("Release {target}"),
+        tag,
+        tag_message,
+        members: members.into_iter().map(|m| m.name).collect(),
+        manifests,
+        locks,
+    })
+}
+
+/// Bumps the versions, refreshes Cargo.lock, then runs the checks that are not skipped. Stops at
+/// the first failure.
+fn bump_and_check(
+    root: &Path,
+    args: &Args,
+    plan: &Plan,
+    files: &mut Originals,
+    steps: &mut Steps,
+) -> Result<()> {
+    let new = plan.target.to_string();
+    println!(
+        "\n== Version bump {} -> {new} (if interrupted, `git checkout -- <files>` undoes it)",
+        plan.current
+    );
+    let started = Instant::now();
+    let result = (|| -> Result<usize> {
+        let mut count = 0;
+        for (path, role) in &plan.manifests {
+            let text = read(&root.join(path))?;
+            let bumped = manifest::bump_manifest(&text, *role, &plan.members, &new)
+                .map_err(|err| anyhow!("{}: {err}", path.display()))?;
+            for edit in &bumped.edits {
+                println!(
+                    "   {}:{}\n      - {}\n      + {}",
+                    path.display(),
+                    edit.line,
+                    edit.before.trim(),
+                    edit.after.trim()
+                );
+            }
+            if !bumped.edits.is_empty() {
+                count += bumped.edits.len();
+                files.write(path, bumped.text.as_bytes())?;
+            }
+        }
+        Ok(count)
+    })();
+    steps.finish("bump manifests", started, &result, |n| {
+        format!("{n} line(s) in {} file(s)", files.len())
+    })?;
+
+    let started = Instant::now();
+    let result = refresh_locks(root, plan, files);
+    steps.finish("refresh lockfiles", started, &result, |n| {
+        format!("{n} workspace version(s) set to {new}")
+    })?;
+
+    let started = Instant::now();
+    let result = check_member_versions(root, &plan.target);
+    steps.finish("crate versions agree", started, &result, |n| {
+        format!("{n} crate(s) at {new}")
+    })?;
+
+    let checks = [Check::Tests, Check::Audit, Check::Publish];
+    for (index, check) in checks.iter().enumerate() {
+        if check.skipped(args) {
+            steps.skip(check.name(), check.flag());
+            continue;
+        }
+        let started = Instant::now();
+        let result = run_check(root, args, *check);
+        if let Err(err) = steps.finish(check.name(), started, &result, |()| String::new()) {
+            for later in checks.iter().skip(index + 1) {
+                steps.not_run(later.name());
+            }
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Updates the workspace's versions in Cargo.lock and in any other tracked lockfile (the fuzz
+/// crate's lists the workspace crates it uses), and checks that nothing else moved.
+fn refresh_locks(root: &Path, plan: &Plan, files: &mut Originals) -> Result<usize> {
+    let mut changed = 0;
+    for lock in &plan.locks {
+        let dir = root.join(lock.parent().unwrap_or(Path::new("")));
+        let before = files.remember(lock)?;
+        // `--workspace` re-reads the path packages and leaves every registry package as locked;
+        // offline first, so an index that is already cached is enough.
+        let offline = cargo(&dir, &["update", "--workspace", "--offline"]).output()?;
+        if !offline.status.success() {
+            println!(
+                "   {}: offline update failed; retrying with the network",
+                lock.display()
+            );
+            let online = cargo(&dir, &["update", "--workspace"]).output()?;
+            if !online.status.success() {
+                bail!(
+                    "cargo update --workspace for {} failed:\n{}",
+                    lock.display(),
+                    String::from_utf8_lossy(&online.stderr)
+                );
+            }
+        }
+        let after = read(&root.join(lock))?;
+        match before {
+            Some(before) => {
+                let before = String::from_utf8(before)
+                    .with_context(|| format!("{} is not UTF-8", lock.display()))?;
+                changed += manifest::check_lock_bump(
+                    &before,
+                    &after,
+                    &plan.members,
+                    &plan.target.to_string(),
+                )
+                .map_err(|err| anyhow!("{}: {err}", lock.display()))?;
+            }
+            None => println!(
+                "   note: there was no {}; cargo generated one",
+                lock.display()
+            ),
+        }
+    }
+    Ok(changed)
+}
+
+/// Cargo's view after the bump: every versioned member is at the new version.
+fn check_member_versions(root: &Path, target: &Version) -> Result<usize> {
+    let members = workspace_members(root)?;
+    let wrong: Vec<String> = members
+        .iter()
+        .filter(|m| m.version != target.to_string() && m.version != "0.0.0")
+        .map(|m| format!("{} {}", m.name, m.version))
+        .collect();
+    if !wrong.is_empty() {
+        bail!(
+            "after the bump these crates are not at {target}: {}",
+            wrong.join(", ")
+        );
+    }
+    Ok(members
+        .iter()
+        .filter(|m| m.version == target.to_string())
+        .count())
+}
+
+/// The checks that build and test.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    Tests,
+    Audit,
+    Publish,
+}
+
+impl Check {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Tests => "cargo test --workspace",
+            Self::Audit => "cargo xtask audit",
+            Self::Publish => "cargo publish --workspace --dry-run",
+        }
+    }
+
+    fn flag(self) -> &'static str {
+        match self {
+            Self::Tests => "--skip-tests",
+            Self::Audit => "--skip-audit",
+            Self::Publish => "--skip-publish",
+        }
+    }
+
+    fn skipped(self, args: &Args) -> bool {
+        match self {
+            Self::Tests => args.skip_tests,
+            Self::Audit => args.skip_audit,
+            Self::Publish => args.skip_publish,
+        }
+    }
+}
+
+/// Runs one check with its output on the terminal.
+fn run_check(root: &Path, args: &Args, check: Check) -> Result<()> {
+    let mut command_args: Vec<OsString> = match check {
+        Check::Tests => vec!["test".into(), "--workspace".into(), "--locked".into()],
+        Check::Audit => vec!["xtask".into(), "audit".into()],
+        // Packages every publishable crate; the crates not yet on crates.io are served to each
+        // other's verify builds from a local overlay. `publish = false` crates are left out.
+        Check::Publish => [
+            "publish",
+            "--workspace",
+            "--dry-run",
+            "--locked",
+            "--allow-dirty",
+        ]
+        .map(OsString::from)
+        .to_vec(),
+    };
+    if let (Check::Audit, Some(db)) = (check, &args.advisory_db) {
+        let db = std::path::absolute(db)?;
+        command_args.push("--advisory-db".into());
+        command_args.push(db.into());
+    }
+    let shown = command_args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    println!("\n== cargo {shown}");
+    std::io::stdout().flush()?;
+    let status = cargo(root, &command_args).status()?;
+    if !status.success() {
+        bail!("`cargo {shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Commits the bumped files and creates the annotated tag.
+fn commit_and_tag(root: &Path, plan: &Plan, files: &mut Originals) -> Result<()> {
+    let paths = files.paths();
+    let mut commit: Vec<OsString> = ["commit", "--quiet", "-m", &plan.commit_message, "--"]
+        .map(OsString::from)
+        .to_vec();
+    commit.extend(paths.iter().map(|p| p.as_os_str().to_owned()));
+    // A file the bump created (no Cargo.lock before) must be added first.
+    let created = files.created();
+    if !created.is_empty() {
+        let mut add: Vec<OsString> = vec!["add".into(), "--".into()];
+        add.extend(created.iter().map(|p| p.as_os_str().to_owned()));
+        git(root, &add)?;
+    }
+    git(root, &commit).context("committing the bump")?;
+    // From here the bump belongs to the commit and stays.
+    files.keep();
+    let mut child = Command::new("git")
+        .current_dir(root)
+        .args([
+            "tag",
+            "--annotate",
+            "--cleanup=verbatim",
+            "--file=-",
+            &plan.tag,
+        ])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(plan.tag_message.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        bail!(
+            "committed \"{}\" but could not create the tag {}: {}",
+            plan.commit_message,
+            plan.tag,
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The files the run changed, with their original bytes (`None`: the file did not exist), so
+/// they can be put back exactly. Dropping it restores them unless `keep` was called.
+struct Originals {
+    root: PathBuf,
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+    armed: bool,
+}
+
+impl Originals {
+    fn new(root: &Path) -> Self {
+        Self {
+            root: root.to_owned(),
+            files: Vec::new(),
+            armed: true,
+        }
+    }
+
+    /// Records `path`'s current bytes once, before its first change, and returns them.
+    fn remember(&mut self, path: &Path) -> Result<Option<Vec<u8>>> {
+        if let Some((_, bytes)) = self.files.iter().find(|(p, _)| p == path) {
+            return Ok(bytes.clone());
+        }
+        let full = self.root.join(path);
+        let bytes = match std::fs::read(&full) {
+            Ok(bytes) => Some(bytes),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => return Err(err).with_context(|| format!("reading {}", full.display())),
+        };
+        self.files.push((path.to_owned(), bytes.clone()));
+        Ok(bytes)
+    }
+
+    fn write(&mut self, path: &Path, contents: &[u8]) -> Result<()> {
+        self.remember(path)?;
+        let full = self.root.join(path);
+        std::fs::write(&full, contents).with_context(|| format!("writing {}", full.display()))
+    }
+
+    fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|(p, _)| p.clone()).collect()
+    }
+
+    fn created(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|(_, bytes)| bytes.is_none())
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    fn keep(&mut self) {
+        self.armed = false;
+    }
+
+    /// Puts every file back unless kept; returns the paths restored.
+    fn restore(&mut self) -> Result<Vec<PathBuf>> {
+        if !self.armed {
+            return Ok(Vec::new());
+        }
+        self.armed = false;
+        let mut failures = Vec::new();
+        for (path, original) in &self.files {
+            let full = self.root.join(path);
+            let result = match original {
+                Some(bytes) => std::fs::write(&full, bytes),
+                None => std::fs::remove_file(&full).or_else(|err| {
+                    if err.kind() == std::io::ErrorKind::NotFound {
+                        Ok(())
+                    } else {
+                        Err(err)
+                    }
+                }),
+            };
+            let unchanged = match original {
+                Some(bytes) => std::fs::read(&full).is_ok_and(|now| now == *bytes),
+                None => !full.exists(),
+            };
+            if let Err(err) = result {
+                failures.push(format!("{}: {err}", path.display()));
+            } else if !unchanged {
+                failures.push(format!("{}: differs after restoring", path.display()));
+            }
+        }
+        if failures.is_empty() {
+            Ok(self.paths())
+        } else {
+            bail!(
+                "{}; `git checkout -- {}` puts them back",
+                failures.join("; "),
+                display_paths(&self.paths())
+            )
+        }
+    }
+}
+
+impl Drop for Originals {
+    fn drop(&mut self) {
+        // Reached with the guard still armed only on a panic.
+        if let Err(err) = self.restore() {
+            eprintln!("error: {err:#}");
+        }
+    }
+}
+
+/// The outcome of each step, for the summary.
+#[derive(Default)]
+struct Steps {
+    rows: Vec<(String, String, Option<Duration>)>,
+}
+
+impl Steps {
+    /// Records a finished step and passes its error on.
+    fn finish<T>(
+        &mut self,
+        name: &str,
+        started: Instant,
+        result: &Result<T>,
+        detail: impl FnOnce(&T) -> String,
+    ) -> Result<()> {
+        let elapsed = Some(started.elapsed());
+        match result {
+            Ok(value) => {
+                let detail = detail(value);
+                let status = if detail.is_empty() {
+                    "ok".to_owned()
+                } else {
+                    format!("ok ({detail})")
+                };
+                self.rows.push((name.to_owned(), status, elapsed));
+                Ok(())
+            }
+            Err(err) => {
+                self.rows
+                    .push((name.to_owned(), "FAILED".to_owned(), elapsed));
+                Err(anyhow!("{name}: {err:#}"))
+            }
+        }
+    }
+
+    fn skip(&mut self, name: &str, flag: &str) {
+        self.rows
+            .push((name.to_owned(), format!("SKIPPED ({flag})"), None));
+    }
+
+    fn not_run(&mut self, name: &str) {
+        self.rows.push((
+            name.to_owned(),
+            "not run (an earlier step failed)".to_owned(),
+            None,
+        ));
+    }
+
+    fn print(&self) {
+        println!("   {:<44} {:>8}  result", "step", "time");
+        println!(
+            "   {:<44} {:>8}  ok",
+            "preflight (tree, version, CHANGELOG, tag)", ""
+        );
+        for (name, status, elapsed) in &self.rows {
+            let time = elapsed.map_or_else(String::new, |d| format!("{:.1}s", d.as_secs_f64()));
+            println!("   {name:<44} {time:>8}  {status}");
+        }
+    }
+}
+
+/// The skipped checks, by name and flag.
+fn skipped_checks(args: &Args) -> Vec<String> {
+    [Check::Tests, Check::Audit, Check::Publish]
+        .into_iter()
+        .filter(|check| check.skipped(args))
+        .map(|check| format!("{} ({})", check.name(), check.flag()))
+        .collect()
+}
+
+fn incomplete_banner(skipped: &[String]) -> String {
+    format!(
+        "!! INCOMPLETE RELEASE CHECK: skipped {}\n!! This run does not show the release is ready.",
+        skipped.join(", ")
+    )
+}
+
+/// A workspace member as `cargo metadata` sees it.
+struct Member {
+    name: String,
+    version: String,
+    manifest: PathBuf,
+}
+
+/// The workspace members, without resolving dependencies (so Cargo.lock is left alone).
+fn workspace_members(root: &Path) -> Result<Vec<Member>> {
+    let output = cargo(
+        root,
+        &[
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ],
+    )
+    .output()?;
+    if !output.status.success() {
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("parsing cargo metadata")?;
+    let packages = metadata
+        .get("packages")
+        .and_then(serde_json::Value::as_array)
+        .ok_or_else(|| anyhow!("cargo metadata lists no packages"))?;
+    packages
+        .iter()
+        .map(|package| {
+            let field = |name: &str| {
+                package
+                    .get(name)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("cargo metadata: a package lacks `{name}`"))
+            };
+            Ok(Member {
+                name: field("name")?,
+                version: field("version")?,
+                manifest: PathBuf::from(field("manifest_path")?)
+                    .canonicalize()
+                    .context("a member manifest")?,
+            })
+        })
+        .collect()
+}
+
+/// `cargo` (the one running this task, if any) in `root`.
+fn cargo<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Command {
+    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(program);
+    command.current_dir(root).args(args);
+    command
+}
+
+/// Runs git in `root` and returns its standard output.
+fn git<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Result<String> {
+    let output = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .output()
+        .context("running git")?;
+    if !output.status.success() {
+        let shown: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+        bail!(
+            "`git {}` failed: {}",
+            shown.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    String::from_utf8(output.stdout).context("git output is not UTF-8")
+}
+
+/// Whether git exits with success; its output is dropped.
+fn git_succeeds(root: &Path, args: &[&str]) -> Result<bool> {
+    let status = Command::new("git")
+        .current_dir(root)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running git")?;
+    Ok(status.success())
+}
+
+/// Modified, staged and untracked (not ignored) paths, one `git status --porcelain` line each.
+fn git_status(root: &Path) -> Result<Vec<String>> {
+    Ok(
+        git(root, &["status", "--porcelain=v1", "--untracked-files=all"])?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+    )
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn indent(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|line| format!("    {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
