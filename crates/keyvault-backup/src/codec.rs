@@ -229,5 +229,12 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = std::fs::remove_file(path);
         return Err(io(err));
     }
-    Ok(())
+    // The new file's name is durable only once its directory is.
+    let dir = path
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::File::open(dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(io)
 }

@@ -186,9 +186,19 @@ impl Output {
                     .with_context(|| {
                         format!("cannot move the output into place at {}", path.display())
                     })?;
-                Ok(())
+                // The rename is durable only once the directory holding the new name is.
+                sync_parent_dir(&path)
+                    .with_context(|| format!("cannot make {} durable", path.display()))
             }
         }
+    }
+}
+
+/// Flush the directory that holds `path`, so a new or renamed entry survives a crash.
+fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        Some(dir) => std::fs::File::open(dir)?.sync_all(),
+        None => std::fs::File::open(".")?.sync_all(),
     }
 }
 
