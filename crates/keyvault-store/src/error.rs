@@ -75,6 +75,19 @@ pub enum StoreError {
         what: String,
     },
 
+    /// The audit chain verifies on its own but does not extend a head recorded earlier: the
+    /// vault or its audit log was put back to an older state, or the head belongs to another
+    /// vault.
+    #[error(
+        "the audit log was rolled back or replaced: it has {found} records that do not extend the recorded head of {anchored}"
+    )]
+    AuditRollback {
+        /// Records in the recorded head.
+        anchored: u64,
+        /// Records in the vault now.
+        found: u64,
+    },
+
     /// The vault is locked: its keys were wiped by [`crate::Vault::lock`].
     #[error("the vault is locked")]
     Locked,
@@ -119,7 +132,9 @@ impl StoreError {
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
             StoreError::WrongPassword | StoreError::NotAVault { .. } => ErrorKind::Authentication,
             StoreError::Crypto(CryptoError::Authentication) => ErrorKind::Authentication,
-            StoreError::Tampered { .. } | StoreError::Corrupt(_) => ErrorKind::Integrity,
+            StoreError::Tampered { .. }
+            | StoreError::Corrupt(_)
+            | StoreError::AuditRollback { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
             StoreError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
             StoreError::Crypto(_) => ErrorKind::InvalidInput,

@@ -25,8 +25,8 @@ use common::{
 };
 use keyvault_core::lifecycle::TransitionRefusal;
 use keyvault_core::{
-    AuditOperation, AuditRecord, Envelope, ErrorKind, KeyAlgorithm, KeyId, KeyOperation, KeyPolicy,
-    KeyState, KeyVersion, Outcome, RotationTriggers, StateKind, Timestamp, Transition,
+    AuditOperation, AuditRecord, ChainHead, Envelope, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
+    KeyPolicy, KeyState, KeyVersion, Outcome, RotationTriggers, StateKind, Timestamp, Transition,
     VersionState, VersionTransition,
 };
 use keyvault_crypto::mac::MacTag;
@@ -1967,6 +1967,7 @@ on_both_backends!(
     deleting_an_audit_record_is_detected,
     truncating_the_audit_log_is_detected,
     overwriting_an_audit_record_is_detected,
+    a_rolled_back_audit_log_fails_against_a_recorded_head,
     failed_uses_are_attributed_to_their_key,
 );
 
@@ -2221,6 +2222,68 @@ fn verify_audit_passes_on_a_busy_vault<B: TestBackend>(h: &mut Harness<B>) {
     );
     h.reopen();
     h.vault.verify_audit().unwrap();
+}
+
+/// Putting back an older metadata record and deleting the audit segments written after it leaves
+/// a shorter chain that verifies on its own (docs/STORAGE.md, "Known limits"); a head recorded
+/// earlier outside the vault catches it.
+fn a_rolled_back_audit_log_fails_against_a_recorded_head<B: TestBackend>(h: &mut Harness<B>) {
+    let key = h.key("anchored", KeyAlgorithm::default());
+    h.vault.encrypt(&key, b"x", b"").unwrap();
+    let early = h.vault.verify_audit().unwrap();
+    assert_eq!(early.head.count, early.records);
+    h.vault.flush_audit().unwrap();
+    let old_meta = h.records(b'm');
+    let old_audit: Vec<_> = h.records(b'a').into_iter().map(|r| r.key).collect();
+
+    for _ in 0..5 {
+        h.vault.encrypt(&key, b"y", b"").unwrap();
+        h.vault.flush_audit().unwrap();
+    }
+    let late = h.vault.verify_audit().unwrap();
+    assert!(late.records > early.records + 5);
+    h.vault.verify_audit_since(&early.head).unwrap();
+    h.vault.verify_audit_since(&late.head).unwrap();
+    h.vault.verify_audit_since(&ChainHead::GENESIS).unwrap();
+    h.vault.flush_audit().unwrap();
+
+    // Roll the metadata and the log back to the early state.
+    let mut batch = Batch::new();
+    for record in h.records(b'm') {
+        let old = old_meta.iter().find(|old| old.key == record.key).unwrap();
+        batch = batch.put(
+            record.key,
+            old.value.clone(),
+            Expect::Revision(record.revision),
+        );
+    }
+    for record in h.records(b'a') {
+        if !old_audit.contains(&record.key) {
+            batch = batch.delete(record.key, Expect::Revision(record.revision));
+        }
+    }
+    h.vault.backend().commit(&batch).unwrap();
+    h.reopen();
+
+    let alone = h.vault.verify_audit().unwrap();
+    assert!(alone.records < late.records, "{alone:?} {late:?}");
+    h.vault.verify_audit_since(&early.head).unwrap();
+    let err = h.vault.verify_audit_since(&late.head).unwrap_err();
+    assert!(
+        matches!(err, StoreError::AuditRollback { anchored, found } if anchored == late.records && found < anchored),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::Integrity);
+
+    // A head of the right length but another MAC (another vault's, say) is refused too.
+    let forged = ChainHead {
+        count: early.head.count,
+        last_mac: late.head.last_mac,
+    };
+    assert!(matches!(
+        h.vault.verify_audit_since(&forged),
+        Err(StoreError::AuditRollback { .. })
+    ));
 }
 
 /// A vault whose audit log was committed in several pieces; returns the stored audit records.

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use keyvault_core::audit::{AuditOperation, verify_log};
-use keyvault_core::{AuditRecord, KeyId, Outcome, Timestamp};
+use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, Timestamp};
 
 use super::{AuditCommit, MAX_ATTEMPTS, Vault};
 use crate::backend::{Backend, Batch};
@@ -76,6 +76,9 @@ impl AuditFilter {
 pub struct AuditReport {
     /// Records checked.
     pub records: u64,
+    /// The verified chain's head (its record count and last MAC). Kept somewhere an attacker
+    /// cannot write, it lets [`Vault::verify_audit_since`] detect a later rollback.
+    pub head: ChainHead,
 }
 
 impl<B: Backend> Vault<B> {
@@ -230,15 +233,53 @@ impl<B: Backend> Vault<B> {
     /// A core [`keyvault_core::Error::AuditChain`] naming the first broken record;
     /// [`StoreError::Tampered`] if a record fails to open at all.
     pub fn verify_audit(&self) -> Result<AuditReport> {
+        self.verify_audit_inner(None)
+    }
+
+    /// [`Vault::verify_audit`], and also check that the chain still extends `anchor`, a head
+    /// reported by an earlier verification and kept outside the vault. This detects what
+    /// nothing inside one file can: the vault (or its audit log) put back to an older state.
+    ///
+    /// # Errors
+    /// As [`Vault::verify_audit`]; [`StoreError::AuditRollback`] if the chain is shorter than
+    /// the anchor or its record at the anchor's position differs.
+    pub fn verify_audit_since(&self, anchor: &ChainHead) -> Result<AuditReport> {
+        self.verify_audit_inner(Some(anchor))
+    }
+
+    fn verify_audit_inner(&self, anchor: Option<&ChainHead>) -> Result<AuditReport> {
         self.flush_audit()?;
         let unlocked = self.unlocked()?;
         let (head, records) = self.read_chain_consistently()?;
-        let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &head);
-        let outcome = Outcome::of(&verdict);
+        let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &head)
+            .map_err(StoreError::from)
+            .and_then(|()| anchor.map_or(Ok(()), |anchor| check_anchor(anchor, &records)));
+        let outcome = super::outcome_of_result(&verdict);
         self.audit_now(self.event(self.now(), AuditOperation::VerifyAudit, outcome))?;
         verdict?;
         Ok(AuditReport {
             records: head.count,
+            head,
         })
+    }
+}
+
+/// The verified `records` must contain the anchor's last record, with the same MAC.
+fn check_anchor(anchor: &ChainHead, records: &[AuditRecord]) -> Result<()> {
+    let rollback = || StoreError::AuditRollback {
+        anchored: anchor.count,
+        found: u64::try_from(records.len()).unwrap_or(u64::MAX),
+    };
+    let Some(last) = anchor.count.checked_sub(1) else {
+        return Ok(());
+    };
+    let record = usize::try_from(last)
+        .ok()
+        .and_then(|index| records.get(index))
+        .ok_or_else(rollback)?;
+    if record.mac == anchor.last_mac {
+        Ok(())
+    } else {
+        Err(rollback())
     }
 }
