@@ -46,7 +46,7 @@ impl Table {
         }
     }
 
-    const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             Table::Header => "vault header",
             Table::Meta => "vault metadata",
@@ -161,6 +161,11 @@ impl Barrier {
             .records
             .open(sealed, &self.associated_data(storage_key))
             .map_err(|_| StoreError::tampered(table.name()))?;
-        serde_json::from_slice(&json).map_err(|_| StoreError::tampered(table.name()))
+        decode(table, &json)
     }
+}
+
+/// Decode the JSON of a record of `table` (already opened).
+pub(crate) fn decode<T: DeserializeOwned>(table: Table, json: &[u8]) -> Result<T> {
+    serde_json::from_slice(json).map_err(|_| StoreError::tampered(table.name()))
 }

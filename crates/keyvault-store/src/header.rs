@@ -133,27 +133,11 @@ impl Header {
     /// Try every password slot; the master key of the first that opens.
     pub(crate) fn unlock(&self, password: &[u8]) -> Result<SecretKey> {
         for slot in &self.slots {
-            let SlotKind::Password {
+            let PasswordSlot {
                 salt,
-                memory_kib,
-                iterations,
-                lanes,
                 wrapped,
-            } = &slot.kind;
-            let salt = decode_hex(salt, "keyslot salt")?;
-            let wrapped = decode_hex(wrapped, "keyslot")?;
-            let params = Argon2Params {
-                memory_kib: *memory_kib,
-                iterations: *iterations,
-                lanes: *lanes,
-            };
-            // Bounded before deriving: a hostile header cannot make us allocate gigabytes.
-            params
-                .validate()
-                .map_err(|_| StoreError::tampered("keyslot parameters"))?;
-            if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
-                return Err(StoreError::tampered("keyslot salt"));
-            }
+                params,
+            } = slot.prepare()?;
             let kek = AeadKey::new(
                 Algorithm::XChaCha20Poly1305,
                 &derive_key(password, &salt, &params)?,
@@ -164,6 +148,13 @@ impl Header {
             }
         }
         Err(StoreError::WrongPassword)
+    }
+
+    /// Every check [`Header::unlock`] makes before deriving a key, on every slot.
+    pub(crate) fn check_slots(&self) -> Result<()> {
+        self.slots
+            .iter()
+            .try_for_each(|slot| slot.prepare().map(drop))
     }
 
     /// Check the header's MAC with the unlocked vault's subkey.
@@ -238,6 +229,45 @@ impl Header {
             field(wrapped.as_bytes());
         }
         mac
+    }
+}
+
+/// A password slot's fields decoded and bounded: all that deriving its key needs.
+struct PasswordSlot {
+    salt: Zeroizing<Vec<u8>>,
+    wrapped: Zeroizing<Vec<u8>>,
+    params: Argon2Params,
+}
+
+impl Keyslot {
+    /// Decode the slot's hex fields and bound its salt and Argon2 parameters, so a hostile
+    /// header is refused before any derivation (and cannot make us allocate gigabytes).
+    fn prepare(&self) -> Result<PasswordSlot> {
+        let SlotKind::Password {
+            salt,
+            memory_kib,
+            iterations,
+            lanes,
+            wrapped,
+        } = &self.kind;
+        let salt = decode_hex(salt, "keyslot salt")?;
+        let wrapped = decode_hex(wrapped, "keyslot")?;
+        let params = Argon2Params {
+            memory_kib: *memory_kib,
+            iterations: *iterations,
+            lanes: *lanes,
+        };
+        params
+            .validate()
+            .map_err(|_| StoreError::tampered("keyslot parameters"))?;
+        if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
+            return Err(StoreError::tampered("keyslot salt"));
+        }
+        Ok(PasswordSlot {
+            salt,
+            wrapped,
+            params,
+        })
     }
 }
 

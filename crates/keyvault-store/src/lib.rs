@@ -7,6 +7,8 @@ mod barrier;
 mod clock;
 mod counters;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod header;
 mod keystore;
 mod records;
