@@ -876,7 +876,7 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
-    use crate::exit::EXIT_CODES_HELP;
+    use keyvault_cli::exit::EXIT_CODES_HELP;
 
     #[test]
     fn the_command_line_is_consistent() {

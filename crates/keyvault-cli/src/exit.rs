@@ -18,7 +18,7 @@ use keyvault_store::StoreError;
 
 /// The documented exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Code {
+pub enum Code {
     /// 1: any other error.
     Failure,
     /// 2: bad arguments or settings.
@@ -33,7 +33,7 @@ pub(crate) enum Code {
 
 impl Code {
     /// The process exit status.
-    pub(crate) const fn status(self) -> u8 {
+    pub const fn status(self) -> u8 {
         match self {
             Code::Failure => 1,
             Code::Usage => 2,
@@ -44,7 +44,7 @@ impl Code {
     }
 
     /// A stable name for JSON error documents.
-    pub(crate) const fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             Code::Failure => "error",
             Code::Usage => "usage",
@@ -62,8 +62,7 @@ impl From<Code> for ExitCode {
 }
 
 /// The exit-code table as it appears at the end of `--help` (a test holds the help text to it).
-#[cfg(test)]
-pub(crate) const EXIT_CODES_HELP: &str = "\
+pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  any other error
@@ -74,14 +73,14 @@ Exit codes:
 
 /// An error the CLI itself detects, with the exit code it deserves.
 #[derive(Debug)]
-pub(crate) struct Failure {
+pub struct Failure {
     code: Code,
     message: String,
 }
 
 impl Failure {
     /// An error with exit code `code`.
-    pub(crate) fn new(code: Code, message: impl Into<String>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
         Failure {
             code,
             message: message.into(),
@@ -89,7 +88,7 @@ impl Failure {
     }
 
     /// A usage error (exit code 2).
-    pub(crate) fn usage(message: impl Into<String>) -> Self {
+    pub fn usage(message: impl Into<String>) -> Self {
         Failure::new(Code::Usage, message)
     }
 }
@@ -103,7 +102,7 @@ impl fmt::Display for Failure {
 impl std::error::Error for Failure {}
 
 /// The exit code for `err`: the first error in its chain that says what it is decides.
-pub(crate) fn classify(err: &anyhow::Error) -> Code {
+pub fn classify(err: &anyhow::Error) -> Code {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return failure.code;
@@ -193,7 +192,7 @@ fn classify_crypto(err: &keyvault_crypto::CryptoError) -> Code {
 }
 
 /// The exit code of a library error category.
-pub(crate) fn classify_kind(kind: ErrorKind) -> Code {
+fn classify_kind(kind: ErrorKind) -> Code {
     match kind {
         ErrorKind::NotFound => Code::NotFound,
         ErrorKind::Authentication | ErrorKind::Integrity => Code::Authentication,

@@ -14,13 +14,11 @@
 mod args;
 mod commands;
 mod context;
-mod exit;
 mod io;
 mod log;
 mod output;
 mod password;
 mod progress;
-mod stream;
 mod time;
 
 use std::io::Write;
@@ -28,6 +26,7 @@ use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
 use clap::Parser;
+use keyvault_cli::{exit, stream};
 use serde_json::json;
 
 use crate::args::Cli;

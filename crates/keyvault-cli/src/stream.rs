@@ -34,30 +34,30 @@ use keyvault_crypto::{AeadKey, Algorithm, TAG_LEN, Zeroizing, hazmat};
 use crate::exit::{Code, Failure};
 
 /// The first three bytes of a stream file.
-pub(crate) const MAGIC: [u8; 3] = *b"KVS";
+pub const MAGIC: [u8; 3] = *b"KVS";
 /// The format version written and read.
-pub(crate) const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 1;
 /// The chunk size written: 64 KiB of plaintext per chunk.
-pub(crate) const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
+pub const DEFAULT_CHUNK_SIZE: u32 = 64 * 1024;
 /// The smallest chunk size accepted.
-pub(crate) const MIN_CHUNK_SIZE: u32 = 1024;
+pub const MIN_CHUNK_SIZE: u32 = 1024;
 /// The largest chunk size accepted (bounds the memory a hostile file can make the reader use).
-pub(crate) const MAX_CHUNK_SIZE: u32 = 16 << 20;
+pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
 /// The largest wrapped key accepted.
-pub(crate) const MAX_WRAPPED_LEN: usize = 1024;
+pub const MAX_WRAPPED_LEN: usize = 1024;
 /// Bytes of the nonce after the prefix: the 4-byte counter and the 1-byte last-chunk flag.
 const NONCE_SUFFIX_LEN: usize = 5;
 /// Domain separation of the wrapped key's associated data.
 const WRAP_DOMAIN: &[u8] = b"keyvault-stream-v1\0";
 
 /// Whether `start` (the first bytes of some input) begins a stream file.
-pub(crate) fn is_stream(start: &[u8]) -> bool {
+pub fn is_stream(start: &[u8]) -> bool {
     start.starts_with(&MAGIC)
 }
 
 /// A stream file's header.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct StreamHeader {
+pub struct StreamHeader {
     algorithm: Algorithm,
     chunk_size: u32,
     prefix: Vec<u8>,
@@ -69,7 +69,7 @@ impl StreamHeader {
     ///
     /// # Errors
     /// No randomness; a chunk size out of range.
-    pub(crate) fn new(algorithm: Algorithm, chunk_size: u32) -> Result<Self> {
+    pub fn new(algorithm: Algorithm, chunk_size: u32) -> Result<Self> {
         check_chunk_size(chunk_size)?;
         let mut prefix = vec![0u8; prefix_len(algorithm)];
         keyvault_crypto::random::fill(&mut prefix)?;
@@ -82,17 +82,17 @@ impl StreamHeader {
     }
 
     /// The chunks' algorithm.
-    pub(crate) fn algorithm(&self) -> Algorithm {
+    pub fn algorithm(&self) -> Algorithm {
         self.algorithm
     }
 
     /// Plaintext bytes per chunk.
-    pub(crate) fn chunk_size(&self) -> u32 {
+    pub fn chunk_size(&self) -> u32 {
         self.chunk_size
     }
 
     /// The wrapped data key (a v1 ciphertext envelope).
-    pub(crate) fn wrapped_key(&self) -> &[u8] {
+    pub fn wrapped_key(&self) -> &[u8] {
         &self.wrapped_key
     }
 
@@ -100,7 +100,7 @@ impl StreamHeader {
     ///
     /// # Errors
     /// An empty or over-long envelope.
-    pub(crate) fn set_wrapped_key(&mut self, wrapped: Vec<u8>) -> Result<()> {
+    pub fn set_wrapped_key(&mut self, wrapped: Vec<u8>) -> Result<()> {
         if wrapped.is_empty() || wrapped.len() > MAX_WRAPPED_LEN {
             return Err(Failure::new(
                 Code::Failure,
@@ -116,7 +116,7 @@ impl StreamHeader {
     }
 
     /// The fixed header: everything before the wrapped key's length.
-    pub(crate) fn fixed_bytes(&self) -> Vec<u8> {
+    pub fn fixed_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(9 + self.prefix.len());
         out.extend_from_slice(&MAGIC);
         out.push(FORMAT_VERSION);
@@ -127,7 +127,7 @@ impl StreamHeader {
     }
 
     /// The associated data the wrapped key is sealed with.
-    pub(crate) fn wrap_aad(&self, caller_aad: &[u8]) -> Vec<u8> {
+    pub fn wrap_aad(&self, caller_aad: &[u8]) -> Vec<u8> {
         let mut out = WRAP_DOMAIN.to_vec();
         out.extend_from_slice(&self.fixed_bytes());
         out.extend_from_slice(caller_aad);
@@ -135,7 +135,7 @@ impl StreamHeader {
     }
 
     /// The whole header as written.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = self.fixed_bytes();
         let len = u16::try_from(self.wrapped_key.len()).unwrap_or(u16::MAX);
         out.extend_from_slice(&len.to_be_bytes());
@@ -147,7 +147,7 @@ impl StreamHeader {
     ///
     /// # Errors
     /// Exit code 3 for anything that is not a v1 stream header; I/O errors.
-    pub(crate) fn read_from(input: &mut impl Read) -> Result<Self> {
+    pub fn read_from(input: &mut impl Read) -> Result<Self> {
         let mut fixed = [0u8; 9];
         read_exact_or_truncated(input, &mut fixed)?;
         let [m0, m1, m2, version, algorithm, c0, c1, c2, c3] = fixed;
@@ -237,7 +237,10 @@ fn read_exact_or_truncated(input: &mut impl Read, buf: &mut [u8]) -> Result<()> 
 }
 
 /// Fill `buf` from `input` until it is full or the input ends; returns the bytes read.
-pub(crate) fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+///
+/// # Errors
+/// The input's read errors (other than interruptions, which are retried).
+pub fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         let Some(rest) = buf.get_mut(filled..) else {
@@ -266,7 +269,7 @@ fn chunk_index_overflow() -> anyhow::Error {
 ///
 /// # Errors
 /// I/O errors; a stream of more than 2^32 chunks.
-pub(crate) fn encrypt(
+pub fn encrypt(
     key: &AeadKey,
     header: &StreamHeader,
     input: &mut impl Read,
@@ -318,7 +321,7 @@ pub(crate) fn encrypt(
 /// # Errors
 /// Exit code 3 if any chunk fails to authenticate or the stream is truncated, reordered or
 /// extended (nothing of that chunk is written); I/O errors.
-pub(crate) fn decrypt(
+pub fn decrypt(
     key: &AeadKey,
     header: &StreamHeader,
     input: &mut impl BufRead,
@@ -377,7 +380,7 @@ pub(crate) fn decrypt(
 ///
 /// # Errors
 /// I/O errors.
-pub(crate) fn copy_chunks(
+pub fn copy_chunks(
     input: &mut impl Read,
     output: &mut impl Write,
     progress: &mut dyn FnMut(u64),
