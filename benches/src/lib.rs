@@ -13,3 +13,5 @@
 //! ```
 //!
 //! and see `docs/PERFORMANCE.md` for the results and `benches/summarize.py` for the tables.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
