@@ -72,30 +72,35 @@ fn check_unsafe(root: &Path) -> Result<()> {
 /// The crate roots under `root` that lack `#![forbid(unsafe_code)]`, printing one line per root
 /// when `verbose`.
 fn crate_roots_missing_forbid_unsafe(root: &Path, verbose: bool) -> Result<Vec<String>> {
-    let mut roots = vec![root.join("xtask/src/main.rs")];
-    let crates = root.join("crates");
-    for entry in
-        std::fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))?
-    {
-        let dir = entry?.path();
-        roots.extend(
-            ["src/lib.rs", "src/main.rs"]
-                .iter()
-                .map(|file| dir.join(file))
-                .filter(|path| path.exists()),
-        );
-    }
-    roots.sort();
+    crate_roots_missing(root, &["forbid"], "unsafe_code", verbose)
+}
+
+/// The crate roots under `root` without an inner attribute `#![LEVEL(..LINT..)]` for one of
+/// `levels`, printing one line per root when `verbose`.
+pub(crate) fn crate_roots_missing(
+    root: &Path,
+    levels: &[&str],
+    lint: &str,
+    verbose: bool,
+) -> Result<Vec<String>> {
     let mut missing = Vec::new();
-    for path in &roots {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    for path in crate_roots(root)? {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         let shown = path
             .strip_prefix(root)
-            .unwrap_or(path)
+            .unwrap_or(&path)
             .display()
             .to_string();
-        let ok = text.contains("#![forbid(unsafe_code)]");
+        let ok = text.lines().any(|line| {
+            let line = line.trim();
+            levels.iter().any(|level| {
+                line.strip_prefix("#![")
+                    .and_then(|rest| rest.strip_prefix(level))
+                    .and_then(|rest| rest.strip_prefix('('))
+                    .is_some_and(|rest| rest.split([',', ')']).any(|item| item.trim() == lint))
+            })
+        });
         if verbose {
             println!("{:<8} {shown}", if ok { "ok" } else { "MISSING" });
         }
@@ -104,4 +109,39 @@ fn crate_roots_missing_forbid_unsafe(root: &Path, verbose: bool) -> Result<Vec<S
         }
     }
     Ok(missing)
+}
+
+/// Every crate root of the workspace, sorted: `src/lib.rs`, `src/main.rs` and `src/bin/*.rs` of
+/// xtask, of each crate under `crates/` and of the bench crate. fuzz/ is a separate workspace,
+/// built by cargo-fuzz on nightly, and is not covered.
+pub(crate) fn crate_roots(root: &Path) -> Result<Vec<PathBuf>> {
+    let crates = root.join("crates");
+    let mut packages = vec![root.join("xtask"), root.join("benches")];
+    for entry in
+        std::fs::read_dir(&crates).with_context(|| format!("reading {}", crates.display()))?
+    {
+        packages.push(entry?.path());
+    }
+    let mut roots = Vec::new();
+    for dir in packages
+        .iter()
+        .filter(|dir| dir.join("Cargo.toml").exists())
+    {
+        roots.extend(
+            ["src/lib.rs", "src/main.rs"]
+                .iter()
+                .map(|file| dir.join(file))
+                .filter(|path| path.exists()),
+        );
+        if let Ok(bins) = std::fs::read_dir(dir.join("src/bin")) {
+            for entry in bins {
+                let path = entry?.path();
+                if path.extension().is_some_and(|ext| ext == "rs") {
+                    roots.push(path);
+                }
+            }
+        }
+    }
+    roots.sort();
+    Ok(roots)
 }
