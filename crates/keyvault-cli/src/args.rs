@@ -5,8 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::{KeyAlgorithm, KeyName, KeyOperation, KeyVersion, StateKind, Timestamp};
+use keyvault_core::audit::{AuditOperation, ChainMac};
+use keyvault_core::{
+    ChainHead, KeyAlgorithm, KeyName, KeyOperation, KeyVersion, StateKind, Timestamp,
+};
 use keyvault_crypto::Argon2Params;
 
 use crate::time::{parse_duration, parse_timestamp};
@@ -538,9 +540,18 @@ pub(crate) enum AuditCommand {
     /// Show audit records, optionally filtered
     Show(AuditShowArgs),
     /// Verify the whole audit chain (exit code 3 if it was tampered with)
-    Verify,
+    Verify(AuditVerifyArgs),
     /// Write audit records as JSON lines
     Export(AuditExportArgs),
+}
+
+/// `audit verify` options.
+#[derive(Debug, Args)]
+pub(crate) struct AuditVerifyArgs {
+    /// Also check that the log still extends HEAD (COUNT:MAC, as printed by an earlier
+    /// `audit verify`): detects a vault put back to an older copy
+    #[arg(long, value_name = "HEAD", value_parser = chain_head)]
+    pub(crate) since: Option<ChainHead>,
 }
 
 /// Audit filters.
@@ -824,6 +835,17 @@ fn legacy_name(text: &str) -> Result<([u8; 16], KeyName), String> {
 
 fn key_name(text: &str) -> Result<KeyName, String> {
     KeyName::new(text).map_err(|err| err.to_string())
+}
+
+/// A chain head as `audit verify` prints it: the record count, a colon, the last MAC in hex.
+fn chain_head(text: &str) -> Result<ChainHead, String> {
+    let malformed =
+        || format!("{text:?} is not an audit head (COUNT:MAC, as `audit verify` prints)");
+    let (count, mac) = text.trim().split_once(':').ok_or_else(malformed)?;
+    Ok(ChainHead {
+        count: count.parse().map_err(|_| malformed())?,
+        last_mac: ChainMac::try_from(mac.to_owned()).map_err(|_| malformed())?,
+    })
 }
 
 fn key_version(text: &str) -> Result<KeyVersion, String> {

@@ -857,3 +857,49 @@ fn quickstart_sets_up_and_checks_everything() {
         .assert()
         .code(2);
 }
+
+/// `audit verify` prints the chain head; `--since HEAD` later fails (exit 3) once the vault file
+/// has been put back to a copy older than that head.
+#[test]
+fn audit_verify_since_detects_a_vault_put_back_to_an_older_copy() {
+    let env = Env::new();
+    env.key("k", &[]);
+    let early = env.json(&["audit", "verify"]);
+    let early_head = early["head"].as_str().unwrap().to_owned();
+    let (count, mac) = early_head.split_once(':').unwrap();
+    assert_eq!(
+        count.parse::<u64>().unwrap(),
+        early["records"].as_u64().unwrap()
+    );
+    assert_eq!(mac.len(), 64);
+    let old_copy = env.path("old-vault.db");
+    std::fs::copy(&env.vault, &old_copy).unwrap();
+
+    for _ in 0..3 {
+        env.cmd()
+            .args(["encrypt", "--key", "k"])
+            .write_stdin("secret")
+            .assert()
+            .success();
+    }
+    let late = env.json(&["audit", "verify", "--since", &early_head]);
+    let late_head = late["head"].as_str().unwrap().to_owned();
+    assert!(late["records"].as_u64() > early["records"].as_u64());
+    env.cmd()
+        .args(["audit", "verify", "--since", &early_head])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("head: "));
+
+    // The old copy verifies on its own, but not against the later head.
+    std::fs::copy(&old_copy, &env.vault).unwrap();
+    env.json(&["audit", "verify"]);
+    env.json(&["audit", "verify", "--since", &early_head]);
+    let stderr = env.fails(&["audit", "verify", "--since", &late_head], 3);
+    assert!(stderr.contains("rolled back"), "{stderr}");
+
+    env.cmd()
+        .args(["audit", "verify", "--since", "12:not-hex"])
+        .assert()
+        .code(2);
+}

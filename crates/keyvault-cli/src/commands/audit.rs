@@ -29,16 +29,29 @@ pub(crate) fn run(ctx: &Context<'_>, command: &AuditCommand) -> Result<()> {
                 &audit_text(&records),
             )
         }
-        AuditCommand::Verify => {
+        AuditCommand::Verify(args) => {
             let vault = ctx.open_vault()?;
-            let report = vault
-                .verify_audit()
-                .context("the audit log does not verify")?;
+            let report = match &args.since {
+                Some(anchor) => vault.verify_audit_since(anchor),
+                None => vault.verify_audit(),
+            }
+            .context("the audit log does not verify")?;
             finish(vault)?;
+            let head = format!(
+                "{}:{}",
+                report.head.count,
+                String::from(report.head.last_mac)
+            );
+            let since = args.since.as_ref().map_or_else(String::new, |anchor| {
+                format!(
+                    ", and it extends the head of {} records given",
+                    anchor.count
+                )
+            });
             ctx.out.data(
-                &json!({ "verified": true, "records": report.records }),
+                &json!({ "verified": true, "records": report.records, "head": head }),
                 &format!(
-                    "the audit chain verifies: {} records, none edited, removed, reordered or added",
+                    "the audit chain verifies: {} records, none edited, removed, reordered or added{since}\nhead: {head} (keep a copy elsewhere: `audit verify --since` with it detects a rollback)",
                     report.records
                 ),
             )
