@@ -13,14 +13,8 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use keyvault_cli::stream;
 use keyvault_crypto::{AeadKey, Algorithm, SecretKey, hazmat};
-
-#[allow(dead_code, unreachable_pub, unused_imports)]
-#[path = "../src/exit.rs"]
-mod exit;
-#[allow(dead_code, unreachable_pub, unused_imports)]
-#[path = "../src/stream.rs"]
-mod stream;
 
 const LEN: usize = 16 << 20;
 
