@@ -26,12 +26,12 @@ const ADVISORY_DB_VAR: &str = "KEYVAULT_ADVISORY_DB";
 /// Options of `cargo xtask audit`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// RustSec advisory database: a directory holding `crates/<name>/RUSTSEC-*.md` (a clone of
-    /// https://github.com/rustsec/advisory-db) [default: $KEYVAULT_ADVISORY_DB]. Without one,
-    /// advisories are NOT CHECKED and the audit is incomplete.
+    /// RustSec advisory database: a directory holding `crates/<name>/RUSTSEC-*.md`, such as a
+    /// clone of `https://github.com/rustsec/advisory-db` (default: `$KEYVAULT_ADVISORY_DB`).
+    /// Without one, advisories are NOT CHECKED and the audit is incomplete.
     #[arg(long, value_name = "PATH")]
     advisory_db: Option<PathBuf>,
-    /// Lockfile to check for advisories [default: <workspace>/Cargo.lock].
+    /// Lockfile to check for advisories (default: `<workspace>/Cargo.lock`).
     #[arg(long, value_name = "PATH")]
     lockfile: Option<PathBuf>,
     /// Run only this check (repeatable).

@@ -132,10 +132,13 @@ pub(crate) fn clippy(root: &Path) -> Outcome {
 pub(crate) fn doc(root: &Path) -> Outcome {
     let args = ["doc", "--workspace", "--no-deps", "--locked"];
     let mut flags = std::env::var_os("RUSTDOCFLAGS").unwrap_or_default();
-    if !flags.is_empty() {
-        flags.push(" ");
+    // CI already exports `-D warnings`; adding it twice would only look odd.
+    if !flags.to_string_lossy().contains("-D warnings") {
+        if !flags.is_empty() {
+            flags.push(" ");
+        }
+        flags.push("-D warnings");
     }
-    flags.push("-D warnings");
     let ran = run_cargo(root, &args, &[("RUSTDOCFLAGS", flags)]);
     let mut outcome = outcome(&args, &ran, first_error);
     if ran.success {
