@@ -32,8 +32,9 @@ pub(crate) struct Args {
     /// nothing and publishes nothing.
     #[arg(long)]
     execute: bool,
-    /// RustSec advisory database for the audit, passed on to `cargo xtask audit`.
-    #[arg(long, value_name = "PATH", env = "KEYVAULT_ADVISORY_DB")]
+    /// RustSec advisory database for the audit, passed on to `cargo xtask audit`
+    /// [default: $KEYVAULT_ADVISORY_DB].
+    #[arg(long, value_name = "PATH")]
     advisory_db: Option<PathBuf>,
     /// Skip `cargo test --workspace`. The result is then incomplete, not a release check.
     #[arg(long)]
@@ -453,7 +454,13 @@ fn run_check(root: &Path, args: &Args, check: Check) -> Result<()> {
         .map(OsString::from)
         .to_vec(),
     };
-    if let (Check::Audit, Some(db)) = (check, &args.advisory_db) {
+    // An empty variable counts as unset, as it does for the audit itself.
+    let advisory_db = args
+        .advisory_db
+        .clone()
+        .or_else(|| std::env::var_os("KEYVAULT_ADVISORY_DB").map(PathBuf::from))
+        .filter(|path| !path.as_os_str().is_empty());
+    if let (Check::Audit, Some(db)) = (check, advisory_db) {
         let db = std::path::absolute(db)?;
         command_args.push("--advisory-db".into());
         command_args.push(db.into());

@@ -569,9 +569,22 @@ fn a_full_dry_run_runs_every_check_on_the_bumped_tree() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     let audit = format!("xtask audit --advisory-db {}", scratch.path("db").display());
-    let log = std::fs::read_to_string(&log).unwrap();
-    assert!(log.contains(&audit), "{log}");
-    assert!(!log.contains("publish"), "{log}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains(&audit), "{logged}");
+    assert!(!logged.contains("publish"), "{logged}");
+
+    // An empty variable counts as unset: the audit gets no database from the release.
+    std::fs::remove_file(&log).unwrap();
+    let output = scratch.release_with(
+        &["0.2.0", "--skip-tests", "--skip-publish"],
+        &[("CARGO", &cargo), ("KEYVAULT_ADVISORY_DB", Path::new(""))],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        logged.contains("xtask audit @ version = \"0.2.0\""),
+        "{logged}"
+    );
 }
 
 #[cfg(unix)]
