@@ -540,7 +540,18 @@ impl ExportedKey {
                 MAX_METADATA_LEN,
             ));
         }
-        let metadata: KeyMetadata = serde_json::from_slice(&fields.metadata_json)
+        // Both encodings must carry these exact bytes: the binary reader gets them raw, and
+        // serde_json skips unknown fields without checking their UTF-8, so check it here, and
+        // refuse whitespace around the value, which the JSON encoding would drop.
+        let metadata_text = std::str::from_utf8(&fields.metadata_json)
+            .map_err(|_| BackupError::malformed("key metadata", "not UTF-8"))?;
+        if metadata_text.trim_matches([' ', '\t', '\n', '\r']).len() != metadata_text.len() {
+            return Err(BackupError::malformed(
+                "key metadata",
+                "whitespace around the JSON value",
+            ));
+        }
+        let metadata: KeyMetadata = serde_json::from_str(metadata_text)
             .map_err(|err| BackupError::malformed("key metadata", err))?;
         let versions = fields
             .versions
