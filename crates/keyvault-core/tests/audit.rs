@@ -23,6 +23,7 @@ use keyvault_core::{
     Denial, Error, ErrorKind, KeyName, KeyVersion, StateKind, Timestamp, VersionState,
 };
 use keyvault_crypto::SecretKey;
+use proptest::prelude::*;
 
 fn audit_key() -> SecretKey {
     SecretKey::from_slice(&[0x5a; 32]).unwrap()
@@ -570,4 +571,160 @@ fn canonical_bytes_decode_back_to_the_same_event() {
         let _ = AuditEvent::from_canonical_bytes(&junk);
     }
     assert!(AuditEvent::from_canonical_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]).is_err());
+}
+
+/// One change to a byte string: flip a bit, insert a byte, delete a run, truncate.
+#[derive(Clone, Debug)]
+enum ByteEdit {
+    Flip(prop::sample::Index, u8),
+    Insert(prop::sample::Index, u8),
+    Delete(prop::sample::Index, usize),
+    Truncate(prop::sample::Index),
+}
+
+fn byte_edit() -> impl Strategy<Value = ByteEdit> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), 0u8..8).prop_map(|(at, bit)| ByteEdit::Flip(at, bit)),
+        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(at, b)| ByteEdit::Insert(at, b)),
+        (any::<prop::sample::Index>(), 1usize..16).prop_map(|(at, n)| ByteEdit::Delete(at, n)),
+        any::<prop::sample::Index>().prop_map(ByteEdit::Truncate),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, edit: &ByteEdit) {
+    match edit {
+        ByteEdit::Flip(at, bit) if !bytes.is_empty() => {
+            let at = at.index(bytes.len());
+            bytes[at] ^= 1 << bit;
+        }
+        ByteEdit::Insert(at, byte) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.insert(at, *byte);
+        }
+        ByteEdit::Delete(at, n) if !bytes.is_empty() => {
+            let at = at.index(bytes.len());
+            let end = (at + n).min(bytes.len());
+            bytes.drain(at..end);
+        }
+        ByteEdit::Truncate(at) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.truncate(at);
+        }
+        _ => {}
+    }
+}
+
+/// The canonical bytes of the golden chain's two events.
+fn golden_event_bytes() -> Vec<Vec<u8>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/audit_chain_v1.hex"
+    );
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .step_by(2)
+        .map(|line| hex::decode(line.trim()).unwrap())
+        .collect()
+}
+
+/// A record as found in a hostile log: any sequence number, any MAC, or the right ones.
+fn hostile_record() -> impl Strategy<Value = (u64, Option<u64>, Option<[u8; 32]>)> {
+    (
+        any::<u64>(),
+        prop::option::of(any::<u64>()),
+        prop::option::of(any::<[u8; 32]>()),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Decoding arbitrary bytes never panics, and whatever decodes has exactly those bytes as
+    /// its canonical encoding.
+    #[test]
+    fn decoding_arbitrary_event_bytes_never_panics(
+        prefix in prop::sample::select(vec![vec![], vec![1u8], vec![1, 0, 0, 1, 0x97, 0x74, 0x20, 0xdc, 0x7b, 0x0a]]),
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+    ) {
+        let input = [prefix, bytes].concat();
+        if let Ok(event) = AuditEvent::from_canonical_bytes(&input) {
+            prop_assert_eq!(event.canonical_bytes(), input);
+        }
+    }
+
+    /// Flips, insertions, deletions and truncations of the golden events never panic the
+    /// decoder; an edited encoding that still decodes is the canonical encoding of what it
+    /// decodes to.
+    #[test]
+    fn edited_golden_events_never_panic(
+        which in 0usize..2,
+        edits in prop::collection::vec(byte_edit(), 1..4),
+    ) {
+        let mut bytes = golden_event_bytes()[which].clone();
+        for edit in &edits {
+            apply(&mut bytes, edit);
+        }
+        if let Ok(event) = AuditEvent::from_canonical_bytes(&bytes) {
+            prop_assert_eq!(event.canonical_bytes(), bytes);
+        }
+    }
+
+    /// Verifying arbitrary records (any sequence numbers, any MACs, any head, from any
+    /// checkpoint) never panics; a break it reports lies within the records given, and a log
+    /// whose records are all genuine verifies against its true head.
+    #[test]
+    fn verifying_arbitrary_records_never_panics(
+        seed in any::<u64>(),
+        records in prop::collection::vec(hostile_record(), 0..12),
+        head_count in prop::option::of(any::<u64>()),
+        head_mac in prop::option::of(any::<[u8; 32]>()),
+        start in any::<prop::sample::Index>(),
+    ) {
+        let key = audit_key();
+        let mut rng = Rng::new(seed);
+        let mut true_head = ChainHead::GENESIS;
+        let mut heads = vec![true_head];
+        let mut log = Vec::with_capacity(records.len());
+        let mut genuine = true;
+        for (_, seq, mac) in &records {
+            let (mut record, next) = true_head.append(&key, random_event(&mut rng)).unwrap();
+            true_head = next;
+            heads.push(true_head);
+            if let Some(seq) = seq {
+                genuine &= *seq == record.seq;
+                record.seq = *seq;
+            }
+            if let Some(mac) = mac {
+                genuine &= ChainMac::from_bytes(*mac) == record.mac;
+                record.mac = ChainMac::from_bytes(*mac);
+            }
+            log.push(record);
+        }
+        let head = ChainHead {
+            count: head_count.unwrap_or(true_head.count),
+            last_mac: head_mac.map_or(true_head.last_mac, ChainMac::from_bytes),
+        };
+        let from = start.index(heads.len());
+        for (start, slice) in [(ChainHead::GENESIS, &log[..]), (heads[from], &log[from..])] {
+            match verify_segment(&key, &start, slice, &head) {
+                Ok(()) => {}
+                Err(Error::AuditChain { broken }) => {
+                    prop_assert!(broken.index <= slice.len());
+                    let _ = broken.to_string();
+                }
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+        }
+        if genuine && head == true_head {
+            prop_assert!(verify_log(&key, &log, &head).is_ok());
+        }
+        // Records whose sequence numbers are arbitrary (first field) with their true MACs.
+        let shuffled: Vec<AuditRecord> = log
+            .iter()
+            .zip(&records)
+            .map(|(record, (seq, _, _))| AuditRecord { seq: *seq, ..record.clone() })
+            .collect();
+        let _ = verify_log(&key, &shuffled, &head);
+    }
 }

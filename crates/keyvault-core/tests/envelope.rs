@@ -370,3 +370,99 @@ proptest! {
         }
     }
 }
+
+/// The golden envelope of `algorithm`, as bytes.
+fn golden_bytes(algorithm: Algorithm) -> Vec<u8> {
+    let text = std::fs::read_to_string(golden_path(algorithm, "hex")).unwrap();
+    hex::decode(text.trim()).unwrap()
+}
+
+/// One structural change to a golden envelope: insert, delete, truncate or overwrite.
+#[derive(Clone, Debug)]
+enum Edit {
+    Insert(prop::sample::Index, Vec<u8>),
+    Delete(prop::sample::Index, usize),
+    Truncate(prop::sample::Index),
+    Overwrite(prop::sample::Index, u8),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        (
+            any::<prop::sample::Index>(),
+            prop::collection::vec(any::<u8>(), 1..8)
+        )
+            .prop_map(|(at, bytes)| Edit::Insert(at, bytes)),
+        (any::<prop::sample::Index>(), 1usize..32).prop_map(|(at, n)| Edit::Delete(at, n)),
+        any::<prop::sample::Index>().prop_map(Edit::Truncate),
+        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Overwrite(at, b)),
+    ]
+}
+
+fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
+    match edit {
+        Edit::Insert(at, inserted) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.splice(at..at, inserted.iter().copied());
+        }
+        Edit::Delete(at, n) if !bytes.is_empty() => {
+            let at = at.index(bytes.len());
+            let end = (at + n).min(bytes.len());
+            bytes.drain(at..end);
+        }
+        Edit::Truncate(at) => {
+            let at = at.index(bytes.len() + 1);
+            bytes.truncate(at);
+        }
+        Edit::Overwrite(at, byte) if !bytes.is_empty() => {
+            let at = at.index(bytes.len());
+            bytes[at] = *byte;
+        }
+        _ => {}
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Opening arbitrary bytes with the golden key never panics and never succeeds.
+    #[test]
+    fn opening_arbitrary_bytes_never_panics(
+        algorithm in algorithm(),
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+    ) {
+        let key = golden_key(algorithm);
+        let header = golden_header(algorithm).to_bytes();
+        for input in [bytes.clone(), [&header[..], &bytes].concat()] {
+            prop_assert!(envelope::open(&key, &input, GOLDEN_AAD).is_err());
+        }
+    }
+
+    /// Insertions, deletions, truncations and overwrites of a golden envelope (and of its
+    /// armour) never panic; only an edit that leaves the bytes unchanged still opens.
+    #[test]
+    fn edited_golden_envelopes_never_panic(
+        algorithm in algorithm(),
+        edits in prop::collection::vec(edit(), 1..4),
+    ) {
+        let key = golden_key(algorithm);
+        let golden = golden_bytes(algorithm);
+        let mut bytes = golden.clone();
+        for edit in &edits {
+            apply(&mut bytes, edit);
+        }
+        let opened = envelope::open(&key, &bytes, GOLDEN_AAD);
+        prop_assert_eq!(opened.is_ok(), bytes == golden);
+
+        let mut text = envelope::armour(&golden).unwrap().into_bytes();
+        for edit in &edits {
+            apply(&mut text, edit);
+        }
+        if let Ok(text) = String::from_utf8(text)
+            && let Ok(decoded) = envelope::dearmour(&text)
+        {
+            let opened = envelope::open(&key, &decoded, GOLDEN_AAD);
+            prop_assert_eq!(opened.is_ok(), decoded == golden);
+        }
+    }
+}
