@@ -22,11 +22,12 @@ pub enum KeyAlgorithm {
     #[default]
     #[serde(rename = "xchacha20-poly1305")]
     XChaCha20Poly1305,
-    /// ChaCha20-Poly1305 authenticated encryption (RFC 8439).
+    /// ChaCha20-Poly1305 authenticated encryption (RFC 8439); versions are capped below 2^32
+    /// encryptions ([`KeyAlgorithm::max_encryptions_per_version`]).
     #[serde(rename = "chacha20-poly1305")]
     ChaCha20Poly1305,
     /// AES-256-GCM authenticated encryption; versions are capped below 2^32 encryptions
-    /// ([`crate::rotation::AES_GCM_MAX_ENCRYPTIONS`]).
+    /// ([`KeyAlgorithm::max_encryptions_per_version`]).
     #[serde(rename = "aes-256-gcm")]
     Aes256Gcm,
     /// HMAC-SHA256 message authentication, and HKDF-SHA256 derivation from the same primitive.
@@ -54,6 +55,19 @@ impl KeyAlgorithm {
         KeyAlgorithm::Aes256Gcm,
         KeyAlgorithm::HmacSha256,
     ];
+
+    /// The most messages one key version may seal, for the AEADs whose random nonces have 96
+    /// bits (AES-256-GCM, ChaCha20-Poly1305): [`crate::rotation::SHORT_NONCE_MAX_ENCRYPTIONS`].
+    /// `None` for XChaCha20-Poly1305, whose 192-bit nonces never run out, and for HMAC.
+    #[must_use]
+    pub const fn max_encryptions_per_version(self) -> Option<u64> {
+        match self {
+            KeyAlgorithm::Aes256Gcm | KeyAlgorithm::ChaCha20Poly1305 => {
+                Some(crate::rotation::SHORT_NONCE_MAX_ENCRYPTIONS)
+            }
+            KeyAlgorithm::XChaCha20Poly1305 | KeyAlgorithm::HmacSha256 => None,
+        }
+    }
 
     /// The canonical lower-case name used on the command line and in JSON.
     #[must_use]

@@ -26,6 +26,6 @@ pub use crate::lifecycle::{
 pub use crate::metadata::{KeyMetadata, StateChange, VersionInfo};
 pub use crate::policy::{Denial, KeyOperation, KeyPolicy, PolicyChange, UsageCounters, authorize};
 pub use crate::rotation::{
-    AES_GCM_MAX_ENCRYPTIONS, RotationReason, RotationTriggers, rotation_due,
+    RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, rotation_due,
 };
 pub use crate::time::Timestamp;

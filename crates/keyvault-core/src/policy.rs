@@ -14,7 +14,7 @@ use crate::error::Error;
 use crate::ids::{KeyId, KeyVersion};
 use crate::lifecycle::{StateKind, VersionState};
 use crate::metadata::KeyMetadata;
-use crate::rotation::{AES_GCM_MAX_ENCRYPTIONS, RotationTriggers};
+use crate::rotation::RotationTriggers;
 use crate::time::Timestamp;
 
 /// Something a key can be used for.
@@ -296,11 +296,11 @@ pub enum Denial {
         /// The key's floor.
         min: KeyVersion,
     },
-    /// 14. The AES-256-GCM version has sealed its maximum number of messages.
-    AesGcmLimitReached {
+    /// 14. A version of AES-256-GCM or ChaCha20-Poly1305 (96-bit nonces) is at its seal cap.
+    EncryptionLimitReached {
         /// The version.
         version: KeyVersion,
-        /// [`AES_GCM_MAX_ENCRYPTIONS`].
+        /// [`crate::rotation::SHORT_NONCE_MAX_ENCRYPTIONS`].
         limit: u64,
     },
 }
@@ -323,7 +323,7 @@ impl Denial {
             Denial::UnknownVersion { .. } => "unknown_version",
             Denial::VersionUnusable { .. } => "version_unusable",
             Denial::BelowMinDecryptionVersion { .. } => "below_min_decryption_version",
-            Denial::AesGcmLimitReached { .. } => "aes_gcm_limit_reached",
+            Denial::EncryptionLimitReached { .. } => "encryption_limit_reached",
         }
     }
 }
@@ -381,9 +381,9 @@ impl fmt::Display for Denial {
                 f,
                 "version {version} is below the minimum decryption version {min}"
             ),
-            Denial::AesGcmLimitReached { version, limit } => write!(
+            Denial::EncryptionLimitReached { version, limit } => write!(
                 f,
-                "AES-256-GCM version {version} has sealed its limit of {limit} messages; rotate the key"
+                "version {version} has sealed its limit of {limit} messages (96-bit random nonces); rotate the key"
             ),
         }
     }
@@ -404,7 +404,8 @@ impl fmt::Display for Denial {
 /// 8. `counters.operations < max_operations`;
 /// 9. to 13. the version exists, is enabled and is at or above `min_decryption_version` (and
 ///    is the current one, for operations that protect new data);
-/// 14. an AES-256-GCM encryption keeps `counters.current_version_uses < AES_GCM_MAX_ENCRYPTIONS`.
+/// 14. an encryption with AES-256-GCM or ChaCha20-Poly1305 keeps
+///     `counters.current_version_uses` below [`KeyAlgorithm::max_encryptions_per_version`].
 ///
 /// # Errors
 /// The [`Denial`] of the first rule that fails.
@@ -454,13 +455,10 @@ pub fn authorize(
     };
     let seals = matches!(operation, KeyOperation::Encrypt | KeyOperation::Wrap);
     if seals
-        && metadata.algorithm() == KeyAlgorithm::Aes256Gcm
-        && counters.current_version_uses >= AES_GCM_MAX_ENCRYPTIONS
+        && let Some(limit) = metadata.algorithm().max_encryptions_per_version()
+        && counters.current_version_uses >= limit
     {
-        return Err(Denial::AesGcmLimitReached {
-            version,
-            limit: AES_GCM_MAX_ENCRYPTIONS,
-        });
+        return Err(Denial::EncryptionLimitReached { version, limit });
     }
     Ok(version)
 }

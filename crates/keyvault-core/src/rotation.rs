@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::algorithm::KeyAlgorithm;
 use crate::error::{Error, Result};
 use crate::ids::KeyVersion;
 use crate::lifecycle::{KeyState, VersionState};
@@ -25,17 +24,21 @@ use crate::metadata::{KeyMetadata, VersionInfo};
 use crate::policy::UsageCounters;
 use crate::time::Timestamp;
 
-/// Most messages one AES-256-GCM version may seal: 2^32 − 1.
+/// Most messages one version of an AEAD with 96-bit random nonces (AES-256-GCM,
+/// ChaCha20-Poly1305) may seal: 2^32 − 1. See
+/// [`crate::KeyAlgorithm::max_encryptions_per_version`].
 ///
 /// NIST SP 800-38D §8.3 allows at most 2^32 invocations of GCM with random 96-bit IVs under
 /// one key, which keeps the chance of any two IVs colliding (which would reveal the GHASH key
-/// and allow forgeries) below about 2^-33. Staying strictly below 2^32 keeps the bound with a
-/// count off by one. The store's usage counters over-count (lost reservations are never
+/// and allow forgeries) below about 2^-33. The same birthday bound holds for any 96-bit random
+/// nonce; a repeated ChaCha20-Poly1305 nonce reveals the XOR of two plaintexts and that
+/// message's Poly1305 key, so it gets the same cap. Staying strictly below 2^32 keeps the bound
+/// with a count off by one. The store's usage counters over-count (lost reservations are never
 /// reused), so the real number of seals is never above the counter.
-pub const AES_GCM_MAX_ENCRYPTIONS: u64 = (1 << 32) - 1;
+pub const SHORT_NONCE_MAX_ENCRYPTIONS: u64 = (1 << 32) - 1;
 
-/// When a key rotates by itself. Both triggers are optional; the AES-256-GCM cap applies
-/// regardless.
+/// When a key rotates by itself. Both triggers are optional; the cap of the 96-bit nonce
+/// AEADs ([`SHORT_NONCE_MAX_ENCRYPTIONS`]) applies regardless.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RotationTriggers {
@@ -50,8 +53,8 @@ pub struct RotationTriggers {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "trigger", rename_all = "snake_case")]
 pub enum RotationReason {
-    /// The AES-256-GCM version reached [`AES_GCM_MAX_ENCRYPTIONS`].
-    AesGcmLimit {
+    /// The version of a 96-bit nonce AEAD reached [`SHORT_NONCE_MAX_ENCRYPTIONS`].
+    EncryptionLimit {
         /// Messages sealed by the version.
         uses: u64,
     },
@@ -74,10 +77,10 @@ pub enum RotationReason {
 impl fmt::Display for RotationReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RotationReason::AesGcmLimit { uses } => {
+            RotationReason::EncryptionLimit { uses } => {
                 write!(
                     f,
-                    "the AES-256-GCM version has sealed {uses} messages, its limit"
+                    "the version has sealed {uses} messages, the most its 96-bit random nonces allow"
                 )
             }
             RotationReason::UseCount { uses, max_uses } => {
@@ -99,7 +102,7 @@ impl fmt::Display for RotationReason {
 /// Whether an Active key should rotate before its next use, and why.
 ///
 /// Looks at the encrypting version only: its age against `max_age`, its use count against
-/// `max_uses` and, for AES-256-GCM, against [`AES_GCM_MAX_ENCRYPTIONS`]. Both limits are
+/// `max_uses` and, for the 96-bit nonce AEADs, against [`SHORT_NONCE_MAX_ENCRYPTIONS`]. Both limits are
 /// reached *at* the threshold (`>=`), so a version is never used past it. Keys in any other
 /// state, and keys with no encrypting version, never rotate by themselves.
 #[must_use]
@@ -116,8 +119,10 @@ pub fn rotation_due(
         .and_then(|version| metadata.version(version))?;
     let uses = counters.current_version_uses;
     let triggers = metadata.policy().rotation;
-    if metadata.algorithm() == KeyAlgorithm::Aes256Gcm && uses >= AES_GCM_MAX_ENCRYPTIONS {
-        return Some(RotationReason::AesGcmLimit { uses });
+    if let Some(limit) = metadata.algorithm().max_encryptions_per_version()
+        && uses >= limit
+    {
+        return Some(RotationReason::EncryptionLimit { uses });
     }
     if let Some(max_uses) = triggers.max_uses
         && uses >= max_uses

@@ -542,7 +542,7 @@ fn canonical_bytes_decode_back_to_the_same_event() {
             version: KeyVersion::new(1).unwrap(),
             min: KeyVersion::new(2).unwrap(),
         },
-        Denial::AesGcmLimitReached {
+        Denial::EncryptionLimitReached {
             version: KeyVersion::new(9).unwrap(),
             limit: 10,
         },

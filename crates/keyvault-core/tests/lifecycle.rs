@@ -15,8 +15,8 @@ use keyvault_core::lifecycle::{
     key_transition_target,
 };
 use keyvault_core::{
-    AES_GCM_MAX_ENCRYPTIONS, Denial, Error, ErrorKind, KEY_TRANSITIONS, KeyAlgorithm, KeyMetadata,
-    KeyOperation, KeyPolicy, KeyState, KeyVersion, RotationReason, RotationTriggers, StateKind,
+    Denial, Error, ErrorKind, KEY_TRANSITIONS, KeyAlgorithm, KeyMetadata, KeyOperation, KeyPolicy,
+    KeyState, KeyVersion, RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, StateKind,
     Timestamp, Transition, TransitionKind, UsageCounters, VERSION_TRANSITIONS, VersionState,
     VersionTransition, authorize, rotation_due,
 };
@@ -658,47 +658,60 @@ fn automatic_rotation_by_age_and_by_use_count() {
     assert_eq!(rotation_due(&deprecated, &counters(5000), later), None);
 }
 
+/// AES-256-GCM and ChaCha20-Poly1305 draw 96-bit random nonces: each version stops before 2^32
+/// seals. XChaCha20-Poly1305's 192-bit nonces need no cap.
 #[test]
-fn aes_gcm_versions_rotate_or_refuse_before_2_pow_32_encryptions() {
-    assert_eq!(AES_GCM_MAX_ENCRYPTIONS, (1u64 << 32) - 1);
-    let meta = key(KeyAlgorithm::Aes256Gcm);
+fn short_nonce_versions_rotate_or_refuse_before_2_pow_32_encryptions() {
+    assert_eq!(SHORT_NONCE_MAX_ENCRYPTIONS, (1u64 << 32) - 1);
     let at_cap = UsageCounters {
         operations: 0,
-        current_version_uses: AES_GCM_MAX_ENCRYPTIONS,
+        current_version_uses: SHORT_NONCE_MAX_ENCRYPTIONS,
     };
     let below = UsageCounters {
-        current_version_uses: AES_GCM_MAX_ENCRYPTIONS - 1,
+        current_version_uses: SHORT_NONCE_MAX_ENCRYPTIONS - 1,
         ..at_cap
     };
-    assert_eq!(rotation_due(&meta, &below, now()), None);
-    assert_eq!(
-        rotation_due(&meta, &at_cap, now()),
-        Some(RotationReason::AesGcmLimit {
-            uses: AES_GCM_MAX_ENCRYPTIONS
-        })
-    );
-    assert_eq!(
-        authorize(&meta, &below, KeyOperation::Encrypt, None, now()),
-        Ok(v(1))
-    );
-    for op in [KeyOperation::Encrypt, KeyOperation::Wrap] {
+    for algorithm in [KeyAlgorithm::Aes256Gcm, KeyAlgorithm::ChaCha20Poly1305] {
         assert_eq!(
-            authorize(&meta, &at_cap, op, None, now()),
-            Err(Denial::AesGcmLimitReached {
-                version: v(1),
-                limit: AES_GCM_MAX_ENCRYPTIONS
+            algorithm.max_encryptions_per_version(),
+            Some(SHORT_NONCE_MAX_ENCRYPTIONS)
+        );
+        let meta = key(algorithm);
+        assert_eq!(rotation_due(&meta, &below, now()), None);
+        assert_eq!(
+            rotation_due(&meta, &at_cap, now()),
+            Some(RotationReason::EncryptionLimit {
+                uses: SHORT_NONCE_MAX_ENCRYPTIONS
             })
         );
+        assert_eq!(
+            authorize(&meta, &below, KeyOperation::Encrypt, None, now()),
+            Ok(v(1))
+        );
+        for op in [KeyOperation::Encrypt, KeyOperation::Wrap] {
+            assert_eq!(
+                authorize(&meta, &at_cap, op, None, now()),
+                Err(Denial::EncryptionLimitReached {
+                    version: v(1),
+                    limit: SHORT_NONCE_MAX_ENCRYPTIONS
+                })
+            );
+        }
+        // Decryption is not limited.
+        assert_eq!(
+            authorize(&meta, &at_cap, KeyOperation::Decrypt, None, now()),
+            Ok(v(1))
+        );
     }
-    // Decryption is not limited, and the other AEADs have no such cap.
+    let xchacha = key(KeyAlgorithm::XChaCha20Poly1305);
     assert_eq!(
-        authorize(&meta, &at_cap, KeyOperation::Decrypt, None, now()),
-        Ok(v(1))
+        KeyAlgorithm::XChaCha20Poly1305.max_encryptions_per_version(),
+        None
     );
-    let chacha = key(KeyAlgorithm::ChaCha20Poly1305);
-    assert_eq!(rotation_due(&chacha, &at_cap, now()), None);
+    assert_eq!(KeyAlgorithm::HmacSha256.max_encryptions_per_version(), None);
+    assert_eq!(rotation_due(&xchacha, &at_cap, now()), None);
     assert_eq!(
-        authorize(&chacha, &at_cap, KeyOperation::Encrypt, None, now()),
+        authorize(&xchacha, &at_cap, KeyOperation::Encrypt, None, now()),
         Ok(v(1))
     );
 }

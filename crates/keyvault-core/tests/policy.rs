@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::{key, now};
 use keyvault_core::{
-    AES_GCM_MAX_ENCRYPTIONS, Denial, KeyAlgorithm, KeyMetadata, KeyOperation, KeyPolicy, KeyState,
-    KeyVersion, PolicyChange, RotationTriggers, StateKind, Timestamp, Transition, UsageCounters,
+    Denial, KeyAlgorithm, KeyMetadata, KeyOperation, KeyPolicy, KeyState, KeyVersion, PolicyChange,
+    RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, StateKind, Timestamp, Transition, UsageCounters,
     VersionState, VersionTransition, authorize,
 };
 use proptest::prelude::*;
@@ -66,8 +66,8 @@ fn case() -> impl Strategy<Value = Case> {
     let uses = prop::sample::select(vec![
         0,
         1,
-        AES_GCM_MAX_ENCRYPTIONS - 1,
-        AES_GCM_MAX_ENCRYPTIONS,
+        SHORT_NONCE_MAX_ENCRYPTIONS - 1,
+        SHORT_NONCE_MAX_ENCRYPTIONS,
     ]);
     (
         (
@@ -257,13 +257,15 @@ fn expected(meta: &KeyMetadata, case: &Case) -> Result<KeyVersion, Denial> {
         }
         version
     };
-    if case.algorithm == KeyAlgorithm::Aes256Gcm
-        && matches!(op, Encrypt | Wrap)
-        && case.current_version_uses >= AES_GCM_MAX_ENCRYPTIONS
+    if matches!(
+        case.algorithm,
+        KeyAlgorithm::Aes256Gcm | KeyAlgorithm::ChaCha20Poly1305
+    ) && matches!(op, Encrypt | Wrap)
+        && case.current_version_uses >= SHORT_NONCE_MAX_ENCRYPTIONS
     {
-        return Err(Denial::AesGcmLimitReached {
+        return Err(Denial::EncryptionLimitReached {
             version,
-            limit: AES_GCM_MAX_ENCRYPTIONS,
+            limit: SHORT_NONCE_MAX_ENCRYPTIONS,
         });
     }
     Ok(version)

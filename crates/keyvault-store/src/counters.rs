@@ -14,10 +14,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use keyvault_core::{
-    AES_GCM_MAX_ENCRYPTIONS, Denial, KeyAlgorithm, KeyId, KeyMetadata, KeyOperation, KeyVersion,
-    UsageCounters,
-};
+use keyvault_core::{Denial, KeyId, KeyMetadata, KeyOperation, KeyVersion, UsageCounters};
 
 use crate::backend::{Backend, Batch, Expect};
 use crate::barrier::{Barrier, Table};
@@ -49,17 +46,16 @@ struct Pool {
 struct Limits {
     max_operations: Option<u64>,
     /// The use count at which the encrypting version must stop: the rotation trigger or the
-    /// AES-GCM cap, whichever is lower.
+    /// algorithm's cap (96-bit nonce AEADs), whichever is lower.
     max_uses: Option<u64>,
 }
 
 fn limits(metadata: &KeyMetadata) -> Limits {
-    let aes_cap =
-        (metadata.algorithm() == KeyAlgorithm::Aes256Gcm).then_some(AES_GCM_MAX_ENCRYPTIONS);
+    let cap = metadata.algorithm().max_encryptions_per_version();
     let trigger = metadata.policy().rotation.max_uses;
     Limits {
         max_operations: metadata.policy().max_operations,
-        max_uses: match (aes_cap, trigger) {
+        max_uses: match (cap, trigger) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         },

@@ -114,7 +114,7 @@ impl Encoder {
                 self.u32(version.get());
                 self.u32(min.get());
             }
-            Denial::AesGcmLimitReached { version, limit } => {
+            Denial::EncryptionLimitReached { version, limit } => {
                 self.u32(version.get());
                 self.u64(limit);
             }
@@ -314,7 +314,7 @@ impl Decoder<'_> {
                 version: self.version()?,
                 min: self.version()?,
             },
-            "aes_gcm_limit_reached" => Denial::AesGcmLimitReached {
+            "encryption_limit_reached" => Denial::EncryptionLimitReached {
                 version: self.version()?,
                 limit: self.u64()?,
             },
