@@ -325,6 +325,9 @@ fn bump_and_check(
             steps.skip(check.name(), check.flag());
             continue;
         }
+        if *check == Check::Publish {
+            forget_local_packages(&plan.members, &plan.target.to_string())?;
+        }
         let started = Instant::now();
         let result = run_check(root, args, *check);
         if let Err(err) = steps.finish(check.name(), started, &result, |()| String::new()) {
@@ -404,7 +407,7 @@ fn check_member_versions(root: &Path, target: &Version) -> Result<usize> {
 }
 
 /// The checks that build and test.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Check {
     Tests,
     Audit,
@@ -475,6 +478,55 @@ fn run_check(root: &Path, args: &Args, check: Check) -> Result<()> {
     let status = cargo(root, &command_args).status()?;
     if !status.success() {
         bail!("`cargo {shown}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// Removes the packages that an earlier publish dry run extracted from its local overlay
+/// registry for these crates at this version.
+///
+/// `cargo publish --workspace` serves the workspace's not-yet-published crates to each other
+/// from a registry under the target directory, and cargo unpacks what it fetches into
+/// `$CARGO_HOME/registry/src/-<hash>/<name>-<version>`, the hash naming that registry's path.
+/// An unpacked package is never unpacked again, so a second dry run from the same target
+/// directory would verify against the crates as they were the first time. Crates.io's own
+/// directories are named after its index host and are left alone.
+fn forget_local_packages(members: &BTreeSet<String>, version: &str) -> Result<()> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")));
+    let Some(registry) = cargo_home.map(|home| home.join("registry")) else {
+        return Ok(());
+    };
+    for (kind, suffix) in [("src", ""), ("cache", ".crate")] {
+        let Ok(entries) = std::fs::read_dir(registry.join(kind)) else {
+            continue;
+        };
+        for entry in entries {
+            let dir = entry?.path();
+            let local = dir
+                .file_name()
+                .and_then(|name| name.to_str())
+                .is_some_and(|name| name.starts_with('-'));
+            if !local {
+                continue;
+            }
+            for name in members {
+                let stale = dir.join(format!("{name}-{version}{suffix}"));
+                let removed = if stale.is_dir() {
+                    std::fs::remove_dir_all(&stale)
+                } else if stale.is_file() {
+                    std::fs::remove_file(&stale)
+                } else {
+                    continue;
+                };
+                removed.with_context(|| format!("removing {}", stale.display()))?;
+                println!(
+                    "   removed {} (left by an earlier dry run)",
+                    stale.display()
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -587,6 +587,40 @@ fn a_full_dry_run_runs_every_check_on_the_bumped_tree() {
     );
 }
 
+/// A second dry run must not verify against the packages an earlier one unpacked from its local
+/// overlay registry (cargo never unpacks a package twice): the release removes those, for its
+/// own crates at the new version only, before the publish dry run.
+#[cfg(unix)]
+#[test]
+fn packages_left_by_an_earlier_dry_run_are_removed_before_publishing() {
+    let scratch = Scratch::new();
+    let (cargo, _log) = scratch.fake_cargo();
+    let home = scratch.dir.with_extension("home");
+    let local = home.join("registry/src/-0123456789abcdef");
+    let crates_io = home.join("registry/src/index.crates.io-1949cf8c6b5b557f");
+    for dir in [&local, &crates_io] {
+        for package in ["scratch-alpha-0.2.0", "scratch-alpha-0.1.0", "serde-0.2.0"] {
+            std::fs::create_dir_all(dir.join(package)).unwrap();
+        }
+    }
+    let cache = home.join("registry/cache/-0123456789abcdef");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(cache.join("scratch-beta-0.2.0.crate"), b"old").unwrap();
+
+    let output = scratch.release_with(
+        &["0.2.0", "--skip-tests", "--skip-audit"],
+        &[("CARGO", &cargo), ("CARGO_HOME", &home)],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(!local.join("scratch-alpha-0.2.0").exists());
+    assert!(!cache.join("scratch-beta-0.2.0.crate").exists());
+    // Other versions, other crates and crates.io's own packages stay.
+    assert!(local.join("scratch-alpha-0.1.0").exists());
+    assert!(local.join("serde-0.2.0").exists());
+    assert!(crates_io.join("scratch-alpha-0.2.0").exists());
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
 #[cfg(unix)]
 #[test]
 fn a_failing_audit_stops_before_publishing_and_restores_the_files() {
