@@ -157,11 +157,7 @@ impl Barrier {
         storage_key: &[u8],
         sealed: &[u8],
     ) -> Result<T> {
-        let json = self
-            .records
-            .open(sealed, &self.associated_data(storage_key))
-            .map_err(|_| StoreError::tampered(table.name()))?;
-        decode(table, &json)
+        decode(table, &self.open_bytes(table, storage_key, sealed)?)
     }
 }
 

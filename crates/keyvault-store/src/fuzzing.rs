@@ -172,26 +172,8 @@ pub fn seal_record(storage_key: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
 /// # Errors
 /// [`StoreError::Tampered`] naming the record's table.
 pub fn open_record(kind: RecordKind, storage_key: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-    let barrier = fixed_barrier()?;
-    let table = kind.table();
-    match kind {
-        RecordKind::Key => {
-            let record: KeyRecord = barrier.open(table, storage_key, sealed)?;
-            key_record_checks(&record);
-            reencode(&record)
-        }
-        RecordKind::Counter => {
-            reencode(&barrier.open::<CounterRecord>(table, storage_key, sealed)?)
-        }
-        RecordKind::Meta => reencode(&barrier.open::<VaultMeta>(table, storage_key, sealed)?),
-        RecordKind::Name => reencode(&barrier.open::<NameEntry>(table, storage_key, sealed)?),
-        RecordKind::Audit => {
-            let bytes = barrier.open_bytes(table, storage_key, sealed)?;
-            decode_segment(&bytes)
-                .map(|records| encode_segment(&records))
-                .ok_or_else(|| StoreError::tampered(table.name()))
-        }
-    }
+    let plaintext = fixed_barrier()?.open_bytes(kind.table(), storage_key, sealed)?;
+    decode_record(kind, &plaintext)
 }
 
 /// One real plaintext of every kind of record (fixed ids and material, no randomness), for
