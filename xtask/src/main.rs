@@ -49,6 +49,13 @@ fn main() -> ExitCode {
     }
 }
 
+/// The cargo that runs this task (`CARGO` is set by `cargo run`), or `cargo` from `PATH`.
+/// (`cargo xtask fuzz` calls the `cargo` on `PATH` instead: only rustup's proxy takes
+/// `+nightly`.)
+fn cargo_program() -> std::ffi::OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
 /// The workspace root: the parent of this crate's directory.
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

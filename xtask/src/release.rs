@@ -815,8 +815,7 @@ fn workspace_members(root: &Path) -> Result<Vec<Member>> {
 
 /// `cargo` (the one running this task, if any) in `root`.
 fn cargo<S: AsRef<std::ffi::OsStr>>(root: &Path, args: &[S]) -> Command {
-    let program = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(program);
+    let mut command = Command::new(crate::cargo_program());
     command.current_dir(root).args(args);
     command
 }

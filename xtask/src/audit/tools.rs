@@ -23,14 +23,9 @@ pub(crate) struct Ran {
     pub(crate) output: String,
 }
 
-/// The cargo that runs this task (`CARGO` is set by `cargo run`), or `cargo` from `PATH`.
-pub(crate) fn cargo() -> OsString {
-    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
-}
-
 /// Runs `cargo args...` in `root`, capturing its output.
 pub(crate) fn run_cargo(root: &Path, args: &[&str], env: &[(&str, OsString)]) -> Ran {
-    let mut command = Command::new(cargo());
+    let mut command = Command::new(crate::cargo_program());
     command.args(args).current_dir(root);
     for (name, value) in env {
         command.env(name, value);
