@@ -229,10 +229,12 @@ fn actor() -> String {
     if let Some(actor) = std::env::var_os(ACTOR_ENV).filter(|a| !a.is_empty()) {
         return actor.to_string_lossy().into_owned();
     }
-    let user = std::env::var_os("USER")
-        .or_else(|| std::env::var_os("USERNAME"))
-        .map(|user| user.to_string_lossy().into_owned())
-        .filter(|user| !user.is_empty());
+    // An empty variable names no one, so it falls through to the next, as an unset one does.
+    let user = ["USER", "USERNAME"]
+        .into_iter()
+        .filter_map(std::env::var_os)
+        .find(|user| !user.is_empty())
+        .map(|user| user.to_string_lossy().into_owned());
     match user {
         Some(user) => format!("cli:{user}"),
         None => "cli".to_owned(),

@@ -903,3 +903,35 @@ fn audit_verify_since_detects_a_vault_put_back_to_an_older_copy() {
         .assert()
         .code(2);
 }
+
+/// The actor falls back from `KEYVAULT_ACTOR` to `USER` to `USERNAME`, an empty variable counting
+/// as unset, and to plain `cli` when nothing names anyone.
+#[test]
+fn the_actor_skips_empty_variables() {
+    let env = Env::new();
+    env.key("a", &[]);
+    let last_actor = |vars: &[(&str, &str)]| {
+        let mut cmd = env.cmd();
+        cmd.env_remove("USER").env_remove("USERNAME");
+        for (name, value) in vars {
+            cmd.env(name, value);
+        }
+        cmd.args(["--json", "key", "show", "a"]).assert().success();
+        let all = env.json(&["audit", "show"]);
+        let records = all["records"].as_array().unwrap();
+        // The `audit show` above reads the log after the `key show` unlock event.
+        let unlock = records
+            .iter()
+            .rev()
+            .filter(|r| r["operation"] == "unlock")
+            .nth(1)
+            .unwrap();
+        unlock["actor"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", "ann")]), "cli:ann");
+    assert_eq!(
+        last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", ""), ("USERNAME", "bo")]),
+        "cli:bo"
+    );
+    assert_eq!(last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", "")]), "cli");
+}

@@ -728,3 +728,148 @@ proptest! {
         let _ = verify_log(&key, &shuffled, &head);
     }
 }
+
+/// One denial of every kind (`Denial` is non-exhaustive, so a new kind must be added here by
+/// hand: the decoder test below refuses a code the table lacks).
+fn one_denial_of_each_kind() -> Vec<Denial> {
+    let v = |n| KeyVersion::new(n).unwrap();
+    let at = Timestamp::from_unix_millis(1_700_000_000_123);
+    let all = vec![
+        Denial::KeyState {
+            state: StateKind::PendingDeletion,
+        },
+        Denial::UnsupportedByAlgorithm {
+            algorithm: keyvault_core::KeyAlgorithm::HmacSha256,
+        },
+        Denial::OperationNotAllowed,
+        Denial::NotExportable,
+        Denial::NotYetValid { not_before: at },
+        Denial::PolicyExpired { not_after: at },
+        Denial::KeyExpired { expires_at: at },
+        Denial::UsageLimitReached { max_operations: 77 },
+        Denial::NoUsableVersion,
+        Denial::NotCurrentVersion {
+            requested: v(2),
+            current: v(3),
+        },
+        Denial::UnknownVersion { version: v(9) },
+        Denial::VersionUnusable {
+            version: v(4),
+            state: VersionState::Revoked,
+        },
+        Denial::BelowMinDecryptionVersion {
+            version: v(1),
+            min: v(2),
+        },
+        Denial::EncryptionLimitReached {
+            version: v(5),
+            limit: 4_294_967_295,
+        },
+    ];
+    all
+}
+
+/// docs/FORMATS.md's denial table and name lists say exactly what the encoder writes: each
+/// denial's bytes after its code are the listed fields, in order, and nothing else.
+#[test]
+fn formats_md_lists_every_denial_and_name() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/FORMATS.md"
+    ))
+    .unwrap();
+    let section = doc
+        .split("### Denials")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("FORMATS.md has a Denials section");
+    let rows: Vec<(String, Vec<(String, String)>)> = section
+        .lines()
+        .filter_map(|line| line.strip_prefix("| `"))
+        .map(|row| {
+            let (code, rest) = row.split_once('`').unwrap();
+            let fields = rest.trim_start_matches(" |").trim_end_matches(" |").trim();
+            let fields = if fields == "none" {
+                Vec::new()
+            } else {
+                fields
+                    .split(", ")
+                    .map(|field| {
+                        let (name, ty) = field.split_once(": ").unwrap();
+                        let ty = ty.split(' ').next().unwrap();
+                        (name.to_owned(), ty.to_owned())
+                    })
+                    .collect()
+            };
+            (code.to_owned(), fields)
+        })
+        .collect();
+    let denials = one_denial_of_each_kind();
+    assert_eq!(rows.len(), denials.len(), "one table row per denial kind");
+    for denial in denials {
+        let (_, fields) = rows
+            .iter()
+            .find(|(code, _)| code == denial.code())
+            .unwrap_or_else(|| panic!("no row for {}", denial.code()));
+        let event = AuditEvent::new(
+            Timestamp::from_unix_millis(0),
+            AuditOperation::Encrypt,
+            Outcome::Denied { reason: denial },
+            "",
+        );
+        let bytes = event.canonical_bytes();
+        // version, time, operation, three absent options, the outcome tag, then the code.
+        let start = 1 + 8 + 1 + 3 + 1 + 8 + denial.code().len();
+        // The empty actor, two absent options and an empty detail count end the event.
+        let end = bytes.len() - (8 + 1 + 1 + 8);
+        let mut rest = &bytes[start..end];
+        for (name, ty) in fields {
+            let width = match ty.as_str() {
+                "u32" => 4,
+                "u64" => 8,
+                "string" => 8 + usize::try_from(u64::from_be_bytes(rest[..8].try_into().unwrap()))
+                    .unwrap(),
+                other => panic!("unknown field type {other} for {name}"),
+            };
+            rest = &rest[width..];
+        }
+        assert!(
+            rest.is_empty(),
+            "{}: the table lists fewer bytes than are written",
+            denial.code()
+        );
+    }
+    let names = |prefix: &str| -> Vec<String> {
+        let line = section
+            .lines()
+            .find(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line {prefix}"));
+        line.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let expect = |prefix: &str, known: Vec<&str>| {
+        assert_eq!(names(prefix), known, "{prefix}");
+    };
+    expect(
+        "- key state names",
+        StateKind::ALL.iter().map(|s| s.as_str()).collect(),
+    );
+    expect(
+        "- version state names",
+        VersionState::ALL.iter().map(|s| s.as_str()).collect(),
+    );
+    expect(
+        "- algorithm names",
+        keyvault_core::KeyAlgorithm::ALL
+            .iter()
+            .map(|a| a.name())
+            .collect(),
+    );
+    expect(
+        "- error kind names",
+        ErrorKind::ALL.iter().map(|k| k.as_str()).collect(),
+    );
+}
