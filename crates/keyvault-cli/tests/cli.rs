@@ -928,7 +928,10 @@ fn the_actor_skips_empty_variables() {
             .unwrap();
         unlock["actor"].as_str().unwrap().to_owned()
     };
-    assert_eq!(last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", "ann")]), "cli:ann");
+    assert_eq!(
+        last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", "ann")]),
+        "cli:ann"
+    );
     assert_eq!(
         last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", ""), ("USERNAME", "bo")]),
         "cli:bo"

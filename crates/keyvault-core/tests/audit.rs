@@ -827,8 +827,9 @@ fn formats_md_lists_every_denial_and_name() {
             let width = match ty.as_str() {
                 "u32" => 4,
                 "u64" => 8,
-                "string" => 8 + usize::try_from(u64::from_be_bytes(rest[..8].try_into().unwrap()))
-                    .unwrap(),
+                "string" => {
+                    8 + usize::try_from(u64::from_be_bytes(rest[..8].try_into().unwrap())).unwrap()
+                }
                 other => panic!("unknown field type {other} for {name}"),
             };
             rest = &rest[width..];
