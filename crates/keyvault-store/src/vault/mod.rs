@@ -253,11 +253,14 @@ impl<B: Backend> Vault<B> {
         Ok(vault)
     }
 
-    /// Open an existing vault with `password`.
+    /// Open an existing vault with `password`, and check every record against the record head
+    /// sealed in its metadata.
     ///
     /// # Errors
     /// [`StoreError::NotAVault`] if the backend holds no vault, [`StoreError::WrongPassword`] if
-    /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks.
+    /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks,
+    /// [`StoreError::RecordsRolledBack`] if a record was put back from an older copy, deleted or
+    /// added.
     pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
         let unlocked = unlock_backend(&backend, password)?;
         head::verify(&backend, &unlocked.barrier)?;
@@ -305,7 +308,7 @@ impl<B: Backend> Vault<B> {
         flushed
     }
 
-    /// Unlock a locked vault again.
+    /// Unlock a locked vault again, checking its records as [`Vault::open`] does.
     ///
     /// # Errors
     /// As [`Vault::open`].
