@@ -4,7 +4,7 @@
 //! The head lives in the sealed metadata record and is rewritten by every commit. For each table
 //! it holds the number of records and an additive multiset digest: the sum, modulo 2^256, of one
 //! HMAC-SHA256 term per record (under the master key's `record-head` subkey) over the record's
-//! storage key, revision and sealed value. A commit subtracts the terms of the records it
+//! storage key, revision and stored value (of a sealed value, its nonce and tag). A commit subtracts the terms of the records it
 //! overwrites or deletes and adds those of the records it writes, so it costs one HMAC per
 //! record written, whatever the size of the vault. A sum (unlike an XOR) does not let two equal
 //! terms cancel out, and without the subkey no one can compute a term.
@@ -16,6 +16,7 @@
 //! putting back an older metadata record only verifies if every other record is put back with
 //! it: a rollback of the whole file, which an audit head kept outside the vault detects.
 
+use keyvault_crypto::Algorithm;
 use keyvault_crypto::mac::HmacSha256;
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +140,11 @@ pub(crate) struct RecordHead {
     other: TableDigest,
 }
 
+/// The nonce and tag lengths of a value sealed by the barrier (XChaCha20-Poly1305):
+/// `nonce || ciphertext || tag`.
+const SEALED_NONCE_LEN: usize = Algorithm::XChaCha20Poly1305.nonce_len();
+const SEALED_TAG_LEN: usize = Algorithm::XChaCha20Poly1305.tag_len();
+
 /// Which way a term changes the digest.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sign {
@@ -170,8 +176,8 @@ impl RecordHead {
     }
 
     /// Count a record in or out.
-    fn apply(&mut self, barrier: &Barrier, sign: Sign, key: &[u8], revision: u64, value: &[u8]) {
-        let term = term(barrier, key, revision, value);
+    fn apply(&mut self, terms: &Terms, sign: Sign, key: &[u8], revision: u64, value: &[u8]) {
+        let term = terms.of(key, revision, value);
         let table = self.table_mut(RecordKind::of_key(key));
         match sign {
             Sign::Add => {
@@ -186,16 +192,56 @@ impl RecordHead {
     }
 }
 
-/// A record's term: HMAC-SHA256 under the `record-head` subkey over
-/// `"keyvault record head v1" || key length (u64) || key || revision (u64) || value`.
-fn term(barrier: &Barrier, key: &[u8], revision: u64, value: &[u8]) -> [u8; 32] {
-    let mut mac = HmacSha256::new(barrier.record_head.expose_secret());
-    mac.update(b"keyvault record head v1");
-    mac.update(&u64::try_from(key.len()).unwrap_or(u64::MAX).to_be_bytes());
-    mac.update(key);
-    mac.update(&revision.to_be_bytes());
-    mac.update(value);
-    *mac.finalize().as_bytes()
+/// The records' terms: an HMAC keyed once, cloned for each record (opening a vault computes
+/// one per record, so the key schedule is not repeated).
+struct Terms(HmacSha256);
+
+impl Terms {
+    fn new(barrier: &Barrier) -> Self {
+        let mut mac = HmacSha256::new(barrier.record_head.expose_secret());
+        mac.update(b"keyvault record head v1");
+        Terms(mac)
+    }
+
+    /// A record's term: HMAC-SHA256 under the `record-head` subkey over
+    /// `"keyvault record head v1" || key length (u64) || key || revision (u64) || identity`,
+    /// where the identity of a sealed value is its length (u64), nonce and tag, and that of any
+    /// other value is the value itself.
+    ///
+    /// A sealed value's nonce and tag stand for all of it: a different value with the same nonce
+    /// and tag under the same key and place would be an AEAD forgery, so it fails to open when
+    /// read. Hashing 48 bytes instead of the whole value keeps opening a vault with a long audit
+    /// log or many keys fast.
+    fn of(&self, key: &[u8], revision: u64, value: &[u8]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(&u64::try_from(key.len()).unwrap_or(u64::MAX).to_be_bytes());
+        mac.update(key);
+        mac.update(&revision.to_be_bytes());
+        match sealed_identity(key, value) {
+            Some((nonce, tag)) => {
+                mac.update(&u64::try_from(value.len()).unwrap_or(u64::MAX).to_be_bytes());
+                mac.update(nonce);
+                mac.update(tag);
+            }
+            None => mac.update(value),
+        }
+        *mac.finalize().as_bytes()
+    }
+}
+
+/// The nonce and tag of a value of a table whose values are all sealed by the barrier, if it is
+/// long enough to hold them.
+fn sealed_identity<'a>(key: &[u8], value: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let sealed = matches!(
+        RecordKind::of_key(key),
+        RecordKind::Key | RecordKind::Name | RecordKind::Counter | RecordKind::AuditSegment
+    );
+    if !sealed {
+        return None;
+    }
+    let nonce = value.get(..SEALED_NONCE_LEN)?;
+    let tag = value.get(value.len().checked_sub(SEALED_TAG_LEN)?..)?;
+    (value.len() >= SEALED_NONCE_LEN + SEALED_TAG_LEN).then_some((nonce, tag))
 }
 
 /// `sum += term` modulo 2^256, both big-endian.
@@ -253,6 +299,7 @@ pub(crate) fn commit_with_head<B: Backend>(
     // Each record written takes the commit's sequence number as its revision.
     let sequence = before.saturating_add(1);
     let mut head = meta.records;
+    let terms = Terms::new(barrier);
     for write in batch.writes() {
         if write.action == Action::Check {
             continue;
@@ -262,11 +309,11 @@ pub(crate) fn commit_with_head<B: Backend>(
             let old = backend.get(&write.key)?;
             check_expect(write.expect, old.as_ref().map(|old| old.revision))?;
             if let Some(old) = old {
-                head.apply(barrier, Sign::Remove, &old.key, old.revision, &old.value);
+                head.apply(&terms, Sign::Remove, &old.key, old.revision, &old.value);
             }
         }
         if let Action::Put(value) = &write.action {
-            head.apply(barrier, Sign::Add, &write.key, sequence, value);
+            head.apply(&terms, Sign::Add, &write.key, sequence, value);
         }
     }
     head.sequence = sequence;
@@ -331,12 +378,13 @@ fn verify_records(barrier: &Barrier, records: &[Record], before: u64, after: u64
         sequence: expected.sequence,
         ..RecordHead::default()
     };
+    let terms = Terms::new(barrier);
     for record in records.iter().filter(|record| record.key != meta_key) {
         if record.revision > expected.sequence {
             return damaged(RecordDamage::NewerThanHead(RecordKind::of_key(&record.key)));
         }
         found.apply(
-            barrier,
+            &terms,
             Sign::Add,
             &record.key,
             record.revision,
