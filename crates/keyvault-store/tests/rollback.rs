@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use keyvault_core::{KeyAlgorithm, KeyName, KeyPolicy, KeyState, Transition};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{
-    AuditCommit, FileVault, NewKey, RecordDamage, RecordKind, StoreError, VaultOptions,
+    AuditCommit, FileVault, ImportConflict, NewKey, RecordDamage, RecordKind, StoreError,
+    VaultOptions,
 };
 
 const PASSWORD: &[u8] = b"rollback password";
@@ -534,7 +535,7 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
                 let alarm = |what: String| alarms.lock().unwrap().push(what);
                 for step in 0..150u64 {
                     let key = name(&format!("c{}-{}", rng.below(2), rng.below(created.max(1))));
-                    let result = match rng.below(12) {
+                    let result = match rng.below(14) {
                         0 | 1 => {
                             let mut spec = NewKey::new(
                                 name(&format!("c{client}-{created}")),
@@ -542,6 +543,11 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
                             );
                             if rng.below(2) == 0 {
                                 spec.policy = KeyPolicy::default().with_max_operations(40);
+                            }
+                            if rng.below(2) == 0 {
+                                spec.exportable = true;
+                                spec.policy =
+                                    spec.policy.also_allow(keyvault_core::KeyOperation::Export);
                             }
                             created += 1;
                             vault.create_key(spec).map(drop)
@@ -554,6 +560,17 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
                             .map(drop),
                         9 => vault.change_password(PASSWORD),
                         10 => vault.flush_audit(),
+                        // A rename deletes the old name's record.
+                        11 => {
+                            created += 1;
+                            vault
+                                .rename_key(&key, &name(&format!("c{client}-{}", created - 1)))
+                                .map(drop)
+                        }
+                        12 => vault
+                            .export_key(&key, None)
+                            .and_then(|bundle| vault.import_key(bundle, ImportConflict::Replace))
+                            .map(drop),
                         _ => vault.lock().and_then(|()| vault.unlock(PASSWORD)),
                     };
                     operations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -583,6 +600,17 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
         }
     });
     let alarms = alarms.into_inner().unwrap();
+    let imports = FileVault::open_file(&path, PASSWORD, options())
+        .unwrap()
+        .audit_log(&keyvault_store::AuditFilter::default())
+        .unwrap()
+        .iter()
+        .filter(|record| {
+            record.event.operation == keyvault_core::AuditOperation::Import
+                && record.event.outcome == keyvault_core::Outcome::Ok
+        })
+        .count();
+    println!("imports that succeeded: {imports}");
     println!(
         "false alarm check: {} operations ({} succeeded), {} opens, {} false alarms",
         operations.into_inner(),
