@@ -938,3 +938,39 @@ fn the_actor_skips_empty_variables() {
     );
     assert_eq!(last_actor(&[("KEYVAULT_ACTOR", ""), ("USER", "")]), "cli");
 }
+
+/// A revoked key brought back by putting its older sealed record back into the vault file: every
+/// command refuses the vault with exit code 3 and says what was rolled back.
+#[test]
+fn a_key_record_put_back_to_an_older_copy_is_refused_with_exit_3() {
+    let env = Env::new();
+    env.key("k", &[]);
+    let key_row = |conn: &rusqlite::Connection| -> (Vec<u8>, Vec<u8>, i64) {
+        conn.query_row(
+            "SELECT key, value, revision FROM kv_records WHERE substr(key, 1, 1) = x'6b'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .unwrap()
+    };
+    let (key, active_value, active_revision) =
+        key_row(&rusqlite::Connection::open(&env.vault).unwrap());
+    assert_eq!(env.json(&["key", "revoke", "k"])["state"], "revoked");
+    let conn = rusqlite::Connection::open(&env.vault).unwrap();
+    assert_ne!(key_row(&conn).1, active_value);
+    conn.execute(
+        "UPDATE kv_records SET value = ?2, revision = ?3 WHERE key = ?1",
+        rusqlite::params![key, active_value, active_revision],
+    )
+    .unwrap();
+    drop(conn);
+
+    let stderr = env.fails(&["status"], 3);
+    assert!(stderr.contains("rolled back"), "{stderr}");
+    assert!(stderr.contains("key record"), "{stderr}");
+    env.cmd()
+        .args(["encrypt", "--key", "k"])
+        .write_stdin("secret")
+        .assert()
+        .code(3);
+}

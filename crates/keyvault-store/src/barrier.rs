@@ -22,7 +22,7 @@ pub(crate) const VAULT_ID_LEN: usize = 16;
 pub(crate) enum Table {
     /// The vault header (not sealed: it holds what unlocking needs; MACed instead).
     Header,
-    /// Vault metadata: the audit chain head.
+    /// Vault metadata: the audit chain head and the record head.
     Meta,
     /// One record per key: metadata and material.
     Keys,
@@ -79,6 +79,8 @@ pub(crate) struct Barrier {
     pub(crate) audit_mac: SecretKey,
     pub(crate) aad_digest: SecretKey,
     pub(crate) header_mac: SecretKey,
+    /// The key of the record head's terms (see `head`).
+    pub(crate) record_head: SecretKey,
 }
 
 impl Barrier {
@@ -93,6 +95,7 @@ impl Barrier {
             audit_mac: derive_subkey(master, "audit-mac", &vault_id)?,
             aad_digest: derive_subkey(master, "aad-digest", &vault_id)?,
             header_mac: derive_subkey(master, "header-mac", &vault_id)?,
+            record_head: derive_subkey(master, "record-head", &vault_id)?,
         })
     }
 

@@ -19,6 +19,7 @@ use keyvault_core::{Denial, KeyId, KeyMetadata, KeyOperation, KeyVersion, UsageC
 use crate::backend::{Backend, Batch, Expect};
 use crate::barrier::{Barrier, Table};
 use crate::error::{Result, StoreError};
+use crate::head;
 use crate::records::CounterRecord;
 
 /// Largest range reserved at once.
@@ -239,6 +240,9 @@ fn reserve<B: Backend>(
     let count = request.count;
     let version = request.version.get();
     for _ in 0..MAX_ATTEMPTS {
+        // Read the metadata first: the commit requires it unchanged, so the counter read below
+        // is still current when the record head is updated over it.
+        let (meta, meta_revision) = head::read_meta(backend, barrier)?;
         let (mut record, expect) = read(backend, barrier, id)?;
         let mut next = pool;
         if short.operations
@@ -284,7 +288,8 @@ fn reserve<B: Backend>(
         }
         let key = barrier.storage_key(Table::Counters, id.as_bytes());
         let sealed = barrier.seal(&key, &record, 512)?;
-        match backend.commit(&Batch::new().put(key, sealed, expect)) {
+        let batch = Batch::new().put(key, sealed, expect);
+        match head::commit_with_head(backend, barrier, batch, meta, Some(meta_revision)) {
             Ok(_) => return Ok(Some(next)),
             Err(err) if err.is_retryable() => continue,
             Err(err) => return Err(err),

@@ -88,6 +88,15 @@ pub enum StoreError {
         found: u64,
     },
 
+    /// The vault's records do not match the head sealed in its metadata: a record was put back
+    /// from an older copy, deleted, added or duplicated (which could un-revoke a key or reset a
+    /// usage budget). The vault refuses to open.
+    #[error("the vault's records were rolled back or changed: {damage}")]
+    RecordsRolledBack {
+        /// What differs (never secret).
+        damage: crate::head::RecordDamage,
+    },
+
     /// The vault is locked: its keys were wiped by [`crate::Vault::lock`].
     #[error("the vault is locked")]
     Locked,
@@ -134,7 +143,8 @@ impl StoreError {
             StoreError::Crypto(CryptoError::Authentication) => ErrorKind::Authentication,
             StoreError::Tampered { .. }
             | StoreError::Corrupt(_)
-            | StoreError::AuditRollback { .. } => ErrorKind::Integrity,
+            | StoreError::AuditRollback { .. }
+            | StoreError::RecordsRolledBack { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
             StoreError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
             StoreError::Crypto(_) => ErrorKind::InvalidInput,

@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::barrier::{self, Barrier, Table, VAULT_ID_LEN};
 use crate::error::{Result, StoreError};
+use crate::head::RecordHead;
 use crate::header::Header;
 use crate::records::{
     CounterRecord, KeyRecord, Material, NameEntry, VaultMeta, decode_segment, encode_segment,
@@ -33,7 +34,7 @@ pub enum RecordKind {
     Key,
     /// A key's durable usage counters (JSON).
     Counter,
-    /// The vault metadata: the audit chain head (JSON).
+    /// The vault metadata: the audit chain head and the record head (JSON).
     Meta,
     /// A name index entry (JSON).
     Name,
@@ -245,7 +246,13 @@ pub fn sample_records() -> Result<Vec<(RecordKind, Vec<u8>)>> {
                 version_uses: 5,
             })?,
         ),
-        (RecordKind::Meta, reencode(&VaultMeta { audit_head: head })?),
+        (
+            RecordKind::Meta,
+            reencode(&VaultMeta {
+                audit_head: head,
+                records: RecordHead::default(),
+            })?,
+        ),
         (RecordKind::Name, reencode(&NameEntry { key_id: id })?),
         (RecordKind::Audit, encode_segment(&segment)),
     ])

@@ -20,8 +20,11 @@ use serde::{Deserialize, Serialize};
 use crate::barrier::{Barrier, VAULT_ID_LEN};
 use crate::error::{Result, StoreError};
 
-/// The header format this version writes and reads.
-pub(crate) const HEADER_FORMAT: u16 = 1;
+/// The header format this version writes and reads: the version of the whole vault file.
+/// Format 2 added the record head to the metadata record.
+pub(crate) const HEADER_FORMAT: u16 = 2;
+/// The format before the record head: refused, as its records carry no digest to check.
+const FORMAT_WITHOUT_RECORD_HEAD: u16 = 1;
 /// A header larger than this is refused before parsing.
 const MAX_HEADER_LEN: usize = 64 * 1024;
 /// Most keyslots a header may hold.
@@ -113,6 +116,14 @@ impl Header {
         }
         let header: Header = serde_json::from_slice(bytes)
             .map_err(|_| StoreError::tampered("vault header (unreadable)"))?;
+        if header.format == FORMAT_WITHOUT_RECORD_HEAD {
+            return Err(StoreError::NotAVault {
+                path: origin.to_owned(),
+                reason: "it is a vault of format 1 (before the record head), which this version \
+                         no longer opens; restore a backup of it into a new vault instead"
+                    .to_owned(),
+            });
+        }
         if header.format != HEADER_FORMAT {
             return Err(StoreError::NotAVault {
                 path: origin.to_owned(),

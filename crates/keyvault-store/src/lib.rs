@@ -9,6 +9,7 @@ mod counters;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod head;
 mod header;
 mod keystore;
 mod records;
@@ -17,6 +18,7 @@ mod vault;
 pub use backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Record};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
+pub use head::{RecordDamage, RecordKind};
 pub use keystore::KeyStore;
 pub use vault::{
     AuditCommit, AuditFilter, AuditReport, CounterSnapshot, DataKey, FileVault, ImportConflict,

@@ -8,6 +8,8 @@ use keyvault_crypto::{KEY_LEN, SecretKey, random};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use crate::head::RecordHead;
+
 /// One key: its metadata and the material of every version not yet destroyed.
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct KeyRecord {
@@ -88,6 +90,10 @@ pub(crate) struct CounterRecord {
 pub(crate) struct VaultMeta {
     /// The audit chain's anchor: count and last MAC.
     pub(crate) audit_head: ChainHead,
+
+    /// The count and digest of every other record, kept by `head::commit_with_head` (every
+    /// commit) and checked when the vault is opened.
+    pub(crate) records: RecordHead,
 }
 
 /// The name index: which key a name belongs to.

@@ -142,7 +142,7 @@ proptest! {
     #[test]
     fn arbitrary_text_after_a_json_prefix_never_panics_the_header_parser(
         prefix in prop_oneof![
-            Just(&b"{\"format\":1,"[..]),
+            Just(&b"{\"format\":2,"[..]),
             Just(&b"{\"slots\":[{\"id\":0,\"kind\":{\"password\":{"[..]),
             Just(&b"["[..]),
         ],
@@ -227,7 +227,7 @@ proptest! {
     /// within bounds; the MAC never accepts it.
     #[test]
     fn keyslot_bounds_follow_the_rules(
-        format in prop_oneof![Just(1u16), any::<u16>()],
+        format in prop_oneof![Just(2u16), Just(1u16), any::<u16>()],
         slots in proptest::collection::vec(
             (
                 prop_oneof![
@@ -267,7 +267,7 @@ proptest! {
             "mac": "00".repeat(32),
         });
         let bytes = serde_json::to_vec(&header).unwrap();
-        let expected = format == 1
+        let expected = format == 2
             && (1..=8).contains(&slots.len())
             && slots.iter().all(|&(memory_kib, iterations, lanes, salt_len, _)| {
                 Argon2Params { memory_kib, iterations, lanes }.validate().is_ok()

@@ -32,7 +32,7 @@ use keyvault_core::{
 use keyvault_crypto::mac::MacTag;
 use keyvault_store::{
     AuditCommit, AuditFilter, Backend, Batch, Clock, Expect, FileBackend, FileVault, KeyFilter,
-    MemoryVault, NewKey, Signature, StoreError, Vault,
+    MemoryVault, NewKey, RecordDamage, Signature, StoreError, Vault,
 };
 
 /// The three encryption algorithms.
@@ -2225,8 +2225,8 @@ fn verify_audit_passes_on_a_busy_vault<B: TestBackend>(h: &mut Harness<B>) {
 }
 
 /// Putting back an older metadata record and deleting the audit segments written after it leaves
-/// a shorter chain that verifies on its own (docs/STORAGE.md, "Known limits"); a head recorded
-/// earlier outside the vault catches it.
+/// a shorter chain that verifies on its own (docs/STORAGE.md, "Known limits"); opening the vault
+/// refuses it (the record head), and a head recorded earlier outside the vault catches it too.
 fn a_rolled_back_audit_log_fails_against_a_recorded_head<B: TestBackend>(h: &mut Harness<B>) {
     let key = h.key("anchored", KeyAlgorithm::default());
     h.vault.encrypt(&key, b"x", b"").unwrap();
@@ -2263,8 +2263,15 @@ fn a_rolled_back_audit_log_fails_against_a_recorded_head<B: TestBackend>(h: &mut
         }
     }
     h.vault.backend().commit(&batch).unwrap();
-    h.reopen();
+    // The metadata record is older than the file's last commit: a new client refuses the vault.
+    assert!(matches!(
+        h.try_open(PASSWORD),
+        Err(StoreError::RecordsRolledBack {
+            damage: RecordDamage::Head
+        })
+    ));
 
+    // A client that had it open reads the shorter chain, which verifies on its own.
     let alone = h.vault.verify_audit().unwrap();
     assert!(alone.records < late.records, "{alone:?} {late:?}");
     h.vault.verify_audit_since(&early.head).unwrap();
@@ -2555,8 +2562,11 @@ fn a_key_record_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harness<
         h.vault.list_keys(&KeyFilter::default()),
         Err(StoreError::Tampered { .. })
     ));
-    // Reopening does not launder it.
-    h.reopen();
+    // Reopening does not launder it: the vault no longer opens.
+    assert!(matches!(
+        h.try_open(PASSWORD),
+        Err(StoreError::RecordsRolledBack { .. })
+    ));
     assert_eq!(tampered_names(h, &[a, b]), 1);
 }
 
@@ -2584,6 +2594,8 @@ fn a_counter_record_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harn
     h.vault.encrypt(&b, b"x", b"").unwrap();
     let records = h.records(b'c');
     assert_eq!(records.len(), 2);
+    // Another process, open before the damage and yet to read the counters from the store.
+    let other = h.open_another();
     h.vault
         .backend()
         .commit(&Batch::new().put(
@@ -2592,12 +2604,20 @@ fn a_counter_record_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harn
             Expect::Any,
         ))
         .unwrap();
-    // A fresh process has to read the counters from the store.
-    h.reopen();
+    // A new process refuses the vault.
+    assert!(matches!(
+        h.try_open(PASSWORD),
+        Err(StoreError::RecordsRolledBack { .. })
+    ));
+    // The process that had it open finds the copied counter does not open; its first commit
+    // after the damage also reports that the file's commits are out of step with the head.
     let failures = [&a, &b]
         .iter()
-        .filter(|key| match h.vault.encrypt(key, b"x", b"") {
-            Ok(_) => false,
+        .filter(|key| match other.encrypt(key, b"x", b"") {
+            Ok(_)
+            | Err(StoreError::RecordsRolledBack {
+                damage: RecordDamage::Head,
+            }) => false,
             Err(StoreError::Tampered { .. }) => true,
             Err(other) => panic!("encrypting with {key}: {other:?}"),
         })

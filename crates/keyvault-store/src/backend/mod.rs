@@ -4,8 +4,10 @@
 //! A backend stores opaque byte records under byte keys. It offers point reads, prefix scans and
 //! one atomic batch of writes guarded by optimistic preconditions on record revisions, so two
 //! writers (threads, processes or machines) never silently lose each other's update. Every commit
-//! takes the next number of a global sequence, and each record it writes takes that number as
-//! its revision; the sequence also tells a cache whether anything changed.
+//! takes the next number of a global sequence (the previous one plus one), and each record it
+//! writes takes that number as its revision; the sequence also tells a cache whether anything
+//! changed, and the vault's record head relies on it to know each record's revision before it
+//! commits.
 //!
 //! Backends never see plaintext: the vault hands them sealed blobs under keyed-hash keys.
 
@@ -191,8 +193,8 @@ pub trait Backend: Send + Sync {
     /// Storage errors.
     fn scan_prefix(&self, prefix: &[u8]) -> Result<Vec<Record>>;
 
-    /// Apply `batch` atomically if every precondition holds; returns the commit's sequence number,
-    /// which is also the new revision of every record it wrote.
+    /// Apply `batch` atomically if every precondition holds; returns the commit's sequence number
+    /// (the previous commit's plus one), which is also the new revision of every record it wrote.
     ///
     /// # Errors
     /// [`StoreError::Conflict`] if a precondition fails (nothing is written),

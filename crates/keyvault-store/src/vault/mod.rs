@@ -30,6 +30,7 @@ use crate::barrier::{Barrier, Table, singleton_key};
 use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
 use crate::error::{Result, StoreError};
+use crate::head::{self, RecordHead};
 use crate::header::Header;
 use crate::records::{KeyRecord, NameEntry, VaultMeta, encode_segment};
 
@@ -235,22 +236,16 @@ impl<B: Backend> Vault<B> {
         let barrier = Barrier::new(&master, header.vault_id)?;
         let vault = Vault::assemble(backend, options, Arc::new(Unlocked { master, barrier }));
         let unlocked = vault.unlocked()?;
-        let meta_key = singleton_key(Table::Meta);
         let genesis = VaultMeta {
             audit_head: keyvault_core::ChainHead::GENESIS,
+            records: RecordHead::default(),
         };
-        let batch = Batch::new()
-            .put(
-                singleton_key(Table::Header),
-                header.to_bytes()?,
-                Expect::Absent,
-            )
-            .put(
-                meta_key.clone(),
-                unlocked.barrier.seal(&meta_key, &genesis, 1024)?,
-                Expect::Absent,
-            );
-        vault.backend.commit(&batch)?;
+        let batch = Batch::new().put(
+            singleton_key(Table::Header),
+            header.to_bytes()?,
+            Expect::Absent,
+        );
+        head::commit_with_head(&vault.backend, &unlocked.barrier, batch, genesis, None)?;
         // A vault is complete without this event, so a crash before it commits leaves a
         // valid vault with an empty log.
         let event = vault.event(now, AuditOperation::InitVault, Outcome::Ok);
@@ -258,15 +253,18 @@ impl<B: Backend> Vault<B> {
         Ok(vault)
     }
 
-    /// Open an existing vault with `password`.
+    /// Open an existing vault with `password`, and check every record against the record head
+    /// sealed in its metadata.
     ///
     /// # Errors
     /// [`StoreError::NotAVault`] if the backend holds no vault, [`StoreError::WrongPassword`] if
-    /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks.
+    /// no keyslot opens, [`StoreError::Tampered`] if the header or metadata fail their checks,
+    /// [`StoreError::RecordsRolledBack`] if a record was put back from an older copy, deleted or
+    /// added.
     pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
         let unlocked = unlock_backend(&backend, password)?;
+        head::verify(&backend, &unlocked.barrier)?;
         let vault = Vault::assemble(backend, options, Arc::new(unlocked));
-        vault.read_meta()?;
         let now = vault.now();
         vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
         Ok(vault)
@@ -310,12 +308,13 @@ impl<B: Backend> Vault<B> {
         flushed
     }
 
-    /// Unlock a locked vault again.
+    /// Unlock a locked vault again, checking its records as [`Vault::open`] does.
     ///
     /// # Errors
     /// As [`Vault::open`].
     pub fn unlock(&self, password: &[u8]) -> Result<()> {
         let unlocked = unlock_backend(&self.backend, password)?;
+        head::verify(&self.backend, &unlocked.barrier)?;
         *self.unlocked.write().map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
         let now = self.now();
         self.audit_usage(self.event(now, AuditOperation::Unlock, Outcome::Ok))
@@ -385,14 +384,7 @@ impl<B: Backend> Vault<B> {
     }
 
     fn read_meta(&self) -> Result<(VaultMeta, u64)> {
-        let unlocked = self.unlocked()?;
-        let key = singleton_key(Table::Meta);
-        let record = self
-            .backend
-            .get(&key)?
-            .ok_or_else(|| StoreError::tampered("vault metadata (missing)"))?;
-        let meta = unlocked.barrier.open(Table::Meta, &key, &record.value)?;
-        Ok((meta, record.revision))
+        head::read_meta(&self.backend, &self.unlocked()?.barrier)
     }
 
     /// Commit `batch` together with `events` appended to the audit chain, in one transaction.
@@ -405,7 +397,7 @@ impl<B: Backend> Vault<B> {
         events: Vec<AuditEvent>,
     ) -> Result<u64> {
         let changes_keys = !batch.is_empty();
-        let (meta, meta_revision) = self.read_meta()?;
+        let (mut meta, meta_revision) = self.read_meta()?;
         let mut head = meta.audit_head;
         // One sealed segment per commit, keyed by its first sequence number: a group commit of
         // many usage events costs one seal and one row, not one per event.
@@ -422,13 +414,14 @@ impl<B: Backend> Vault<B> {
                 .seal_bytes(&segment_key, &encode_segment(&segment))?;
             batch = batch.put(segment_key, sealed, Expect::Absent);
         }
-        let meta_key = singleton_key(Table::Meta);
-        let sealed_meta =
-            unlocked
-                .barrier
-                .seal(&meta_key, &VaultMeta { audit_head: head }, 1024)?;
-        batch = batch.put(meta_key, sealed_meta, Expect::Revision(meta_revision));
-        let sequence = self.backend.commit(&batch)?;
+        meta.audit_head = head;
+        let sequence = head::commit_with_head(
+            &self.backend,
+            &unlocked.barrier,
+            batch,
+            meta,
+            Some(meta_revision),
+        )?;
         self.note_own_commit(sequence, changes_keys);
         Ok(sequence)
     }

@@ -22,6 +22,7 @@ use super::{MAX_ATTEMPTS, Unlocked, Vault, VaultOptions};
 use crate::backend::{Backend, Batch, Expect};
 use crate::barrier::{Barrier, Table, audit_key, singleton_key};
 use crate::error::{Result, StoreError};
+use crate::head::RecordHead;
 use crate::header::Header;
 use crate::records::{CounterRecord, KeyRecord, Material, NameEntry, VaultMeta};
 
@@ -482,7 +483,11 @@ impl<B: Backend> Vault<B> {
             barrier,
         };
         let batch = restore_batch(&unlocked, &header, &merged)?;
-        backend.commit(&batch)?;
+        let meta = VaultMeta {
+            audit_head: merged.audit_head,
+            records: RecordHead::default(),
+        };
+        crate::head::commit_with_head(&backend, &unlocked.barrier, batch, meta, None)?;
         let vault = Vault::assemble(backend, options, std::sync::Arc::new(unlocked));
         let event = vault
             .event(vault.now(), AuditOperation::Restore, Outcome::Ok)
@@ -577,27 +582,15 @@ fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Mer
     Ok(merged)
 }
 
-/// One batch writing the header, metadata, every key, name, counter and audit segment.
+/// One batch writing the header, every key, name, counter and audit segment (the metadata
+/// record joins it when it commits).
 fn restore_batch(unlocked: &Unlocked, header: &Header, merged: &Merged) -> Result<Batch> {
     let barrier = &unlocked.barrier;
-    let meta_key = singleton_key(Table::Meta);
-    let mut batch = Batch::new()
-        .put(
-            singleton_key(Table::Header),
-            header.to_bytes()?,
-            Expect::Absent,
-        )
-        .put(
-            meta_key.clone(),
-            barrier.seal(
-                &meta_key,
-                &VaultMeta {
-                    audit_head: merged.audit_head,
-                },
-                1024,
-            )?,
-            Expect::Absent,
-        );
+    let mut batch = Batch::new().put(
+        singleton_key(Table::Header),
+        header.to_bytes()?,
+        Expect::Absent,
+    );
     for (id, record) in &merged.keys {
         let key = barrier.storage_key(Table::Keys, id.as_bytes());
         let name = barrier.storage_key(Table::Names, record.metadata.name().as_str().as_bytes());
