@@ -204,22 +204,22 @@ impl Terms {
     }
 
     /// A record's term: HMAC-SHA256 under the `record-head` subkey over
-    /// `"keyvault record head v1" || key length (u64) || key || revision (u64) || identity`,
-    /// where the identity of a sealed value is its length (u64), nonce and tag, and that of any
+    /// `"keyvault record head v1" || key length (u32) || key || revision (u64) || identity`,
+    /// where the identity of a sealed value is its length (u32), nonce and tag, and that of any
     /// other value is the value itself.
     ///
     /// A sealed value's nonce and tag stand for all of it: a different value with the same nonce
     /// and tag under the same key and place would be an AEAD forgery, so it fails to open when
-    /// read. Hashing 48 bytes instead of the whole value keeps opening a vault with a long audit
-    /// log or many keys fast.
+    /// read. Hashing 44 bytes instead of the whole value keeps opening a vault with a long audit
+    /// log or many keys fast (with a 33-byte storage key, the input fits two SHA-256 blocks).
     fn of(&self, key: &[u8], revision: u64, value: &[u8]) -> [u8; 32] {
         let mut mac = self.0.clone();
-        mac.update(&u64::try_from(key.len()).unwrap_or(u64::MAX).to_be_bytes());
+        mac.update(&u32::try_from(key.len()).unwrap_or(u32::MAX).to_be_bytes());
         mac.update(key);
         mac.update(&revision.to_be_bytes());
         match sealed_identity(key, value) {
             Some((nonce, tag)) => {
-                mac.update(&u64::try_from(value.len()).unwrap_or(u64::MAX).to_be_bytes());
+                mac.update(&u32::try_from(value.len()).unwrap_or(u32::MAX).to_be_bytes());
                 mac.update(nonce);
                 mac.update(tag);
             }
