@@ -2782,3 +2782,120 @@ fn vaults_are_send_and_sync() {
     shareable::<Vault<SharedMemory>>();
     shareable::<Vault<FileBackend>>();
 }
+
+/// The last successful audit record of `operation` about key `id`.
+fn last_change<B: Backend>(vault: &Vault<B>, operation: AuditOperation, id: KeyId) -> AuditRecord {
+    audited(vault, operation, Some("ok"), Some(id))
+        .pop()
+        .unwrap_or_else(|| panic!("no {operation:?} record"))
+}
+
+/// Every row of the key transition table, done through the vault: its audit record says the
+/// state before and after exactly as the metadata does, and names the version that encrypts.
+#[test]
+fn key_transition_audit_records_match_the_metadata() {
+    use keyvault_core::lifecycle::TransitionKind;
+    let h = Harness::memory(AuditCommit::Synchronous);
+    let vault = &h.vault;
+    let schedule = |clock: &keyvault_store::ManualClock| Transition::ScheduleDeletion {
+        until: clock.now().saturating_add(2 * DAY),
+    };
+    let mut rows = 0;
+    for (index, &(from, via, _)) in keyvault_core::KEY_TRANSITIONS.iter().enumerate() {
+        let mut spec = NewKey::new(name(&format!("k{index}")), KeyAlgorithm::default());
+        spec.pending = from == StateKind::Pending;
+        let key = h.key_with(spec);
+        if from != StateKind::Pending {
+            vault.rotate(&key).unwrap();
+        }
+        let path: Vec<Transition> = match from {
+            StateKind::Pending | StateKind::Active => vec![],
+            StateKind::Disabled => vec![Transition::Disable],
+            StateKind::Deprecated => vec![Transition::Deprecate],
+            StateKind::Revoked => vec![Transition::Revoke],
+            StateKind::PendingDeletion => vec![Transition::Disable, schedule(&h.clock)],
+            StateKind::Destroyed => unreachable!("no row leaves Destroyed"),
+        };
+        for step in path {
+            vault.transition(&key, step).unwrap();
+        }
+        let before = vault.key(&key).unwrap();
+        assert_eq!(before.state().kind(), from);
+        let transition = match via {
+            TransitionKind::Activate => Transition::Activate,
+            TransitionKind::Disable => Transition::Disable,
+            TransitionKind::Enable => Transition::Enable,
+            TransitionKind::Deprecate => Transition::Deprecate,
+            TransitionKind::Revoke => Transition::Revoke,
+            TransitionKind::ScheduleDeletion => schedule(&h.clock),
+            TransitionKind::CancelDeletion => Transition::CancelDeletion,
+            TransitionKind::Destroy => {
+                h.clock.advance(3 * DAY);
+                Transition::Destroy
+            }
+        };
+        let after = vault.transition(&key, transition).unwrap();
+        let operation = match via {
+            TransitionKind::Activate => AuditOperation::Activate,
+            TransitionKind::Disable => AuditOperation::Disable,
+            TransitionKind::Enable => AuditOperation::Enable,
+            TransitionKind::Deprecate => AuditOperation::Deprecate,
+            TransitionKind::Revoke => AuditOperation::Revoke,
+            TransitionKind::ScheduleDeletion => AuditOperation::ScheduleDeletion,
+            TransitionKind::CancelDeletion => AuditOperation::CancelDeletion,
+            TransitionKind::Destroy => AuditOperation::Destroy,
+        };
+        let record = last_change(vault, operation, before.id());
+        assert_eq!(detail(&record, "from"), from.as_str(), "{from} --{via}-->");
+        assert_eq!(
+            detail(&record, "to"),
+            after.state().kind().as_str(),
+            "{from} --{via}-->"
+        );
+        assert_eq!(record.event.key_version, after.encryption_version());
+        rows += 1;
+    }
+    assert_eq!(rows, keyvault_core::KEY_TRANSITIONS.len());
+}
+
+/// Every row of the version transition table, done on v1 of a key whose v2 encrypts: the audit
+/// record names v1 (in its version column and details) and its state before and after.
+/// Regression: these records used to log the old state as `to` and the encrypting version.
+#[test]
+fn version_transition_audit_records_match_the_metadata() {
+    let h = Harness::memory(AuditCommit::Synchronous);
+    let vault = &h.vault;
+    let v1 = KeyVersion::FIRST;
+    for (index, &(from, via, to)) in keyvault_core::VERSION_TRANSITIONS.iter().enumerate() {
+        let key = h.key(&format!("v{index}"), KeyAlgorithm::default());
+        vault.rotate(&key).unwrap();
+        let path: &[VersionTransition] = match from {
+            VersionState::Enabled => &[],
+            VersionState::Disabled => &[VersionTransition::Disable],
+            VersionState::Revoked => &[VersionTransition::Revoke],
+            VersionState::Destroyed => unreachable!("no row leaves Destroyed"),
+        };
+        for &step in path {
+            vault.version_transition(&key, v1, step).unwrap();
+        }
+        let before = vault.key(&key).unwrap();
+        assert_eq!(before.version(v1).unwrap().state, from);
+        let after = vault.version_transition(&key, v1, via).unwrap();
+        assert_eq!(after.version(v1).unwrap().state, to);
+        let operation = match via {
+            VersionTransition::Disable => AuditOperation::DisableVersion,
+            VersionTransition::Enable => AuditOperation::EnableVersion,
+            VersionTransition::Revoke => AuditOperation::RevokeVersion,
+            VersionTransition::Destroy => AuditOperation::DestroyVersion,
+        };
+        let record = last_change(vault, operation, before.id());
+        assert_eq!(record.event.key_version, Some(v1), "{from} --{via:?}-->");
+        assert_eq!(detail(&record, "version"), "1");
+        assert_eq!(
+            detail(&record, "from"),
+            from.as_str(),
+            "{from} --{via:?}-->"
+        );
+        assert_eq!(detail(&record, "to"), to.as_str(), "{from} --{via:?}-->");
+    }
+}
