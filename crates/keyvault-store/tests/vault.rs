@@ -324,7 +324,7 @@ fn change_password_rewraps_only_the_master_key<B: TestBackend>(h: &mut Harness<B
     let envelope = h.vault.encrypt(&key, b"payload", b"aad").unwrap();
     let key_records = h.records(b'k');
 
-    h.vault.change_password(new_password).unwrap();
+    let _scrub = h.vault.change_password(new_password).unwrap();
 
     // Key records are untouched: only the header changed.
     assert_eq!(h.records(b'k'), key_records);
@@ -348,7 +348,7 @@ fn change_password_rewraps_only_the_master_key<B: TestBackend>(h: &mut Harness<B
     h.vault.encrypt(&key, b"more", b"").unwrap();
 
     // Changing it back works too.
-    h.vault.change_password(PASSWORD).unwrap();
+    let _scrub = h.vault.change_password(PASSWORD).unwrap();
     h.reopen();
     assert_eq!(&h.vault.decrypt(&envelope, b"aad").unwrap()[..], b"payload");
     assert_eq!(count(&h.vault, AuditOperation::ChangePassword, "ok"), 2);
@@ -437,7 +437,10 @@ fn lock_refuses_every_operation_until_unlocked<B: TestBackend>(h: &mut Harness<B
             .update_metadata(&key, |metadata, now| metadata.set_label("a", "b", now))
             .map(drop),
     );
-    locked("change_password", vault.change_password(b"new password"));
+    locked(
+        "change_password",
+        vault.change_password(b"new password").map(drop),
+    );
     locked(
         "audit_log",
         vault.audit_log(&AuditFilter::default()).map(drop),
@@ -2898,4 +2901,70 @@ fn version_transition_audit_records_match_the_metadata() {
         );
         assert_eq!(detail(&record, "to"), to.as_str(), "{from} --{via:?}-->");
     }
+}
+
+/// The old keyslot's `wrapped` hex, read from the header record in the file.
+fn wrapped_slot_hex(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let header: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM kv_records WHERE key = x'68'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["slots"][0]["kind"]["password"]["wrapped"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Whether `needle` occurs in the vault file or its write-ahead log.
+fn on_disk(path: &std::path::Path, needle: &[u8]) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), std::path::PathBuf::from(wal)]
+        .iter()
+        .filter_map(|file| std::fs::read(file).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
+}
+
+/// After a password change no byte of the old keyslot is left in the vault file or its log,
+/// even with another client's idle connection open; a reader holding a transaction open
+/// throughout makes the change report an incomplete scrub, and a later scrub completes.
+/// Regression: the old wrapped master key stayed in both files.
+#[test]
+fn a_password_change_leaves_no_copy_of_the_old_keyslot() {
+    let h = Harness::file(AuditCommit::Synchronous);
+    let path = h.path();
+    h.key("k", KeyAlgorithm::default());
+    let idle_client = h.open_another();
+    idle_client.key(&name("k")).unwrap();
+    let old = wrapped_slot_hex(&path);
+    assert!(on_disk(&path, old.as_bytes()));
+    assert_eq!(
+        h.vault.change_password(b"a new password").unwrap(),
+        keyvault_store::Scrub::Complete
+    );
+    assert!(
+        !on_disk(&path, old.as_bytes()),
+        "the old keyslot is still on disk"
+    );
+    assert_ne!(wrapped_slot_hex(&path), old);
+
+    // A reader in the middle of a transaction keeps the old frames alive.
+    let second = wrapped_slot_hex(&path);
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM kv_records;")
+        .unwrap();
+    let scrub = h.vault.change_password(PASSWORD).unwrap();
+    assert_eq!(scrub, keyvault_store::Scrub::Incomplete);
+    assert!(on_disk(&path, second.as_bytes()));
+    reader.execute_batch("COMMIT;").unwrap();
+    drop(reader);
+    assert_eq!(h.vault.scrub().unwrap(), keyvault_store::Scrub::Complete);
+    assert!(!on_disk(&path, second.as_bytes()));
+    drop(idle_client);
 }
