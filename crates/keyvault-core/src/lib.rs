@@ -23,7 +23,7 @@ pub use crate::lifecycle::{
     KEY_TRANSITIONS, KeyState, StateKind, Transition, TransitionKind, VERSION_TRANSITIONS,
     VersionState, VersionTransition,
 };
-pub use crate::metadata::{KeyMetadata, StateChange, VersionInfo};
+pub use crate::metadata::{KeyMetadata, StateChange, VersionInfo, VersionStateChange};
 pub use crate::policy::{Denial, KeyOperation, KeyPolicy, PolicyChange, UsageCounters, authorize};
 pub use crate::rotation::{
     RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, rotation_due,

@@ -45,6 +45,17 @@ pub struct StateChange {
     pub to: KeyState,
 }
 
+/// What a version transition did, for the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VersionStateChange {
+    /// The version changed.
+    pub version: KeyVersion,
+    /// Its state before.
+    pub from: VersionState,
+    /// Its state after.
+    pub to: VersionState,
+}
+
 /// Everything about a key except its material.
 ///
 /// Versions are numbered 1..=n without gaps; destroyed versions stay in the list as tombstones
@@ -265,7 +276,7 @@ impl KeyMetadata {
 
     /// Change one version's state through [`crate::lifecycle::VERSION_TRANSITIONS`].
     ///
-    /// Returns the version's previous state.
+    /// Returns the version and its state before and after.
     ///
     /// # Errors
     /// [`Error::KeyDestroyed`] on a tombstone, [`Error::UnknownVersion`],
@@ -276,7 +287,7 @@ impl KeyMetadata {
         version: KeyVersion,
         transition: VersionTransition,
         now: Timestamp,
-    ) -> Result<VersionState> {
+    ) -> Result<VersionStateChange> {
         self.ensure_not_destroyed()?;
         let encrypting = self.encryption_version();
         let id = self.id;
@@ -299,7 +310,7 @@ impl KeyMetadata {
         }
         info.state = to;
         self.touch(now);
-        Ok(from)
+        Ok(VersionStateChange { version, from, to })
     }
 
     /// Replace the policy; returns the change for the audit log.

@@ -18,7 +18,7 @@ use keyvault_core::{
     Denial, Error, ErrorKind, KEY_TRANSITIONS, KeyAlgorithm, KeyMetadata, KeyOperation, KeyPolicy,
     KeyState, KeyVersion, RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, StateKind,
     Timestamp, Transition, TransitionKind, UsageCounters, VERSION_TRANSITIONS, VersionState,
-    VersionTransition, authorize, rotation_due,
+    VersionStateChange, VersionTransition, authorize, rotation_due,
 };
 
 fn v(number: u32) -> KeyVersion {
@@ -378,7 +378,14 @@ fn every_version_state_times_every_version_transition_follows_the_table() {
                 .find(|&&(from, via, _)| from == state && via == transition);
             match row {
                 Some(&(_, _, to)) => {
-                    assert_eq!(result, Ok(state));
+                    assert_eq!(
+                        result,
+                        Ok(VersionStateChange {
+                            version: v(1),
+                            from: state,
+                            to
+                        })
+                    );
                     assert_eq!(meta.version(v(1)).unwrap().state, to);
                     allowed += 1;
                 }

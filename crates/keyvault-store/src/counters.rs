@@ -154,6 +154,26 @@ impl Counters {
                 pool.uses_end = 0;
             }
         }
+        // A range reserved under a higher limit than today's (another process lowered it since)
+        // holds numbers at or past the new limit: those are never spent. Ranges are disjoint
+        // slices of one global count, so spending only numbers below the limit keeps every
+        // process together within it.
+        if let Some(max) = limits.max_operations
+            && pool.operations_next.saturating_add(count) > max
+            && pool.operations_next < pool.operations_end
+        {
+            let denial = Denial::UsageLimitReached {
+                max_operations: max,
+            };
+            return Err(denial.for_key(id, operation, Some(version)).into());
+        }
+        if counts_uses
+            && let Some(max_uses) = limits.max_uses
+            && pool.uses_next.saturating_add(count) > max_uses
+            && pool.uses_next < pool.uses_end
+        {
+            return Ok(Spent::VersionExhausted);
+        }
         let short = Shortfall {
             operations: limits.max_operations.is_some()
                 && pool.operations_end.saturating_sub(pool.operations_next) < count,

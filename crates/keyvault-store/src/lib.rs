@@ -15,7 +15,7 @@ mod keystore;
 mod records;
 mod vault;
 
-pub use backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Record};
+pub use backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Record, Scrub};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use head::{RecordDamage, RecordKind};

@@ -990,8 +990,8 @@ fn complex_workload<B: TestBackend>(vault: &Arc<Vault<B>>) -> BTreeSet<KeyName> 
                 while progress.load(Ordering::SeqCst) < seen + 20 && Instant::now() < deadline {
                     thread::sleep(Duration::from_millis(1));
                 }
-                vault.change_password(new_password).unwrap();
-                vault.change_password(PASSWORD).unwrap();
+                let _scrub = vault.change_password(new_password).unwrap();
+                let _scrub = vault.change_password(PASSWORD).unwrap();
                 let _ = vault.lock();
                 thread::sleep(Duration::from_millis(2 + round));
                 unlock(&vault);

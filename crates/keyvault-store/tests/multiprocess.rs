@@ -173,6 +173,19 @@ fn child_worker() {
             println!("ACK revoke {key}");
             println!("DONE");
         }
+        "lower" => {
+            let (key, rest) = rest.split_once(',').unwrap();
+            let (max, path) = rest.split_once(',').unwrap();
+            let key = name(key);
+            let vault =
+                FileVault::open_file(path, PASSWORD, options(AuditCommit::Synchronous, "lowerer"))
+                    .unwrap();
+            let mut policy = vault.key(&key).unwrap().policy().clone();
+            policy.max_operations = Some(max.parse().unwrap());
+            vault.set_policy(&key, policy).unwrap();
+            println!("ACK lower {key} {max}");
+            println!("DONE");
+        }
         other => panic!("unknown child role {other}"),
     }
 }
@@ -598,4 +611,48 @@ fn rotation_by_use_count_keeps_the_key_usable() {
         .unwrap();
     assert_eq!(rotations.len(), 2, "one audited rotation per new version");
     assert!(rotations.iter().all(|r| r.event.outcome == Outcome::Ok));
+}
+
+/// A process holding a reservation made under `max_operations = 1000` cannot spend past a limit
+/// another process lowers to 10, one use at a time or in a batch. Regression: a batch spent
+/// the rest of the old reservation.
+#[test]
+fn a_lowered_limit_binds_a_process_holding_a_reservation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault.db");
+    let vault = FileVault::create(&path, PASSWORD, options(grouped(), "holder")).unwrap();
+    let key = name("lowered");
+    let mut spec = NewKey::new(key.clone(), KeyAlgorithm::default());
+    spec.policy = KeyPolicy {
+        max_operations: Some(1000),
+        ..KeyPolicy::default()
+    };
+    vault.create_key(spec).unwrap();
+    // One use reserves a range of the old budget in this process.
+    vault.encrypt(&key, b"first", b"").unwrap();
+    let output = spawn_child(
+        "child_worker",
+        "lower",
+        &[
+            "lowered".to_owned(),
+            "10".to_owned(),
+            path.display().to_string(),
+        ],
+    )
+    .wait_with_output()
+    .unwrap();
+    child_lines(0, &output);
+    let items: Vec<(&[u8], &[u8])> = vec![(b"batch", b""); 20];
+    let err = vault.encrypt_batch(&key, &items).unwrap_err();
+    assert!(is_usage_limit(&err), "{err:?}");
+    let mut used = 1;
+    while vault.encrypt(&key, b"one", b"").is_ok() {
+        used += 1;
+        assert!(used <= 10, "spent past the lowered limit");
+    }
+    assert_eq!(used, 10);
+    // Another process gets nothing more either.
+    let other = FileVault::open_file(&path, PASSWORD, options(grouped(), "other")).unwrap();
+    let err = other.encrypt(&key, b"more", b"").unwrap_err();
+    assert!(is_usage_limit(&err), "{err:?}");
 }

@@ -186,3 +186,37 @@ fn restore_file_is_all_or_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+fn usage_limit_reached(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::Core(keyvault_core::Error::Denied {
+            denial: keyvault_core::Denial::UsageLimitReached { .. },
+            ..
+        })
+    )
+}
+
+/// Export is a use like any other: it is refused once `max_operations` is spent, and it spends
+/// one operation itself. Regression: export was authorised against zero counters and not
+/// counted.
+#[test]
+fn export_is_authorised_against_and_counted_in_the_usage_limit() {
+    let vault = MemoryVault::in_memory(b"a", options()).unwrap();
+    let mut spec = exportable("limited");
+    spec.policy.max_operations = Some(2);
+    vault.create_key(spec).unwrap();
+    vault.export_key(&name("limited"), None).unwrap();
+    vault.encrypt(&name("limited"), b"one", b"").unwrap();
+    let err = vault.encrypt(&name("limited"), b"two", b"").unwrap_err();
+    assert!(usage_limit_reached(&err), "{err:?}");
+    let err = vault.export_key(&name("limited"), None).unwrap_err();
+    assert!(usage_limit_reached(&err), "{err:?}");
+
+    let mut spec = exportable("spent");
+    spec.policy.max_operations = Some(1);
+    vault.create_key(spec).unwrap();
+    vault.encrypt(&name("spent"), b"one", b"").unwrap();
+    let err = vault.export_key(&name("spent"), None).unwrap_err();
+    assert!(usage_limit_reached(&err), "{err:?}");
+}

@@ -121,7 +121,7 @@ fn history() -> History {
         .unwrap();
     vault.rotate(&name("rotated")).unwrap();
     // A new keyslot for the same password: a new header.
-    vault.change_password(PASSWORD).unwrap();
+    let _scrub = vault.change_password(PASSWORD).unwrap();
     // Enough uses to reserve a new range of the budget.
     for _ in 0..12 {
         vault.encrypt(&name("budget"), b"x", b"").unwrap();
@@ -558,7 +558,7 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
                         8 => vault
                             .set_policy(&key, KeyPolicy::default().with_max_operations(80))
                             .map(drop),
-                        9 => vault.change_password(PASSWORD),
+                        9 => vault.change_password(PASSWORD).map(drop),
                         10 => vault.flush_audit(),
                         // A rename deletes the old name's record.
                         11 => {

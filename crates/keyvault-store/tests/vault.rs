@@ -324,7 +324,7 @@ fn change_password_rewraps_only_the_master_key<B: TestBackend>(h: &mut Harness<B
     let envelope = h.vault.encrypt(&key, b"payload", b"aad").unwrap();
     let key_records = h.records(b'k');
 
-    h.vault.change_password(new_password).unwrap();
+    let _scrub = h.vault.change_password(new_password).unwrap();
 
     // Key records are untouched: only the header changed.
     assert_eq!(h.records(b'k'), key_records);
@@ -348,7 +348,7 @@ fn change_password_rewraps_only_the_master_key<B: TestBackend>(h: &mut Harness<B
     h.vault.encrypt(&key, b"more", b"").unwrap();
 
     // Changing it back works too.
-    h.vault.change_password(PASSWORD).unwrap();
+    let _scrub = h.vault.change_password(PASSWORD).unwrap();
     h.reopen();
     assert_eq!(&h.vault.decrypt(&envelope, b"aad").unwrap()[..], b"payload");
     assert_eq!(count(&h.vault, AuditOperation::ChangePassword, "ok"), 2);
@@ -437,7 +437,10 @@ fn lock_refuses_every_operation_until_unlocked<B: TestBackend>(h: &mut Harness<B
             .update_metadata(&key, |metadata, now| metadata.set_label("a", "b", now))
             .map(drop),
     );
-    locked("change_password", vault.change_password(b"new password"));
+    locked(
+        "change_password",
+        vault.change_password(b"new password").map(drop),
+    );
     locked(
         "audit_log",
         vault.audit_log(&AuditFilter::default()).map(drop),
@@ -2781,4 +2784,187 @@ fn vaults_are_send_and_sync() {
     fn shareable<T: Send + Sync>() {}
     shareable::<Vault<SharedMemory>>();
     shareable::<Vault<FileBackend>>();
+}
+
+/// The last successful audit record of `operation` about key `id`.
+fn last_change<B: Backend>(vault: &Vault<B>, operation: AuditOperation, id: KeyId) -> AuditRecord {
+    audited(vault, operation, Some("ok"), Some(id))
+        .pop()
+        .unwrap_or_else(|| panic!("no {operation:?} record"))
+}
+
+/// Every row of the key transition table, done through the vault: its audit record says the
+/// state before and after exactly as the metadata does, and names the version that encrypts.
+#[test]
+fn key_transition_audit_records_match_the_metadata() {
+    use keyvault_core::lifecycle::TransitionKind;
+    let h = Harness::memory(AuditCommit::Synchronous);
+    let vault = &h.vault;
+    let schedule = |clock: &keyvault_store::ManualClock| Transition::ScheduleDeletion {
+        until: clock.now().saturating_add(2 * DAY),
+    };
+    let mut rows = 0;
+    for (index, &(from, via, _)) in keyvault_core::KEY_TRANSITIONS.iter().enumerate() {
+        let mut spec = NewKey::new(name(&format!("k{index}")), KeyAlgorithm::default());
+        spec.pending = from == StateKind::Pending;
+        let key = h.key_with(spec);
+        if from != StateKind::Pending {
+            vault.rotate(&key).unwrap();
+        }
+        let path: Vec<Transition> = match from {
+            StateKind::Pending | StateKind::Active => vec![],
+            StateKind::Disabled => vec![Transition::Disable],
+            StateKind::Deprecated => vec![Transition::Deprecate],
+            StateKind::Revoked => vec![Transition::Revoke],
+            StateKind::PendingDeletion => vec![Transition::Disable, schedule(&h.clock)],
+            StateKind::Destroyed => unreachable!("no row leaves Destroyed"),
+        };
+        for step in path {
+            vault.transition(&key, step).unwrap();
+        }
+        let before = vault.key(&key).unwrap();
+        assert_eq!(before.state().kind(), from);
+        let transition = match via {
+            TransitionKind::Activate => Transition::Activate,
+            TransitionKind::Disable => Transition::Disable,
+            TransitionKind::Enable => Transition::Enable,
+            TransitionKind::Deprecate => Transition::Deprecate,
+            TransitionKind::Revoke => Transition::Revoke,
+            TransitionKind::ScheduleDeletion => schedule(&h.clock),
+            TransitionKind::CancelDeletion => Transition::CancelDeletion,
+            TransitionKind::Destroy => {
+                h.clock.advance(3 * DAY);
+                Transition::Destroy
+            }
+        };
+        let after = vault.transition(&key, transition).unwrap();
+        let operation = match via {
+            TransitionKind::Activate => AuditOperation::Activate,
+            TransitionKind::Disable => AuditOperation::Disable,
+            TransitionKind::Enable => AuditOperation::Enable,
+            TransitionKind::Deprecate => AuditOperation::Deprecate,
+            TransitionKind::Revoke => AuditOperation::Revoke,
+            TransitionKind::ScheduleDeletion => AuditOperation::ScheduleDeletion,
+            TransitionKind::CancelDeletion => AuditOperation::CancelDeletion,
+            TransitionKind::Destroy => AuditOperation::Destroy,
+        };
+        let record = last_change(vault, operation, before.id());
+        assert_eq!(detail(&record, "from"), from.as_str(), "{from} --{via}-->");
+        assert_eq!(
+            detail(&record, "to"),
+            after.state().kind().as_str(),
+            "{from} --{via}-->"
+        );
+        assert_eq!(record.event.key_version, after.encryption_version());
+        rows += 1;
+    }
+    assert_eq!(rows, keyvault_core::KEY_TRANSITIONS.len());
+}
+
+/// Every row of the version transition table, done on v1 of a key whose v2 encrypts: the audit
+/// record names v1 (in its version column and details) and its state before and after.
+/// Regression: these records used to log the old state as `to` and the encrypting version.
+#[test]
+fn version_transition_audit_records_match_the_metadata() {
+    let h = Harness::memory(AuditCommit::Synchronous);
+    let vault = &h.vault;
+    let v1 = KeyVersion::FIRST;
+    for (index, &(from, via, to)) in keyvault_core::VERSION_TRANSITIONS.iter().enumerate() {
+        let key = h.key(&format!("v{index}"), KeyAlgorithm::default());
+        vault.rotate(&key).unwrap();
+        let path: &[VersionTransition] = match from {
+            VersionState::Enabled => &[],
+            VersionState::Disabled => &[VersionTransition::Disable],
+            VersionState::Revoked => &[VersionTransition::Revoke],
+            VersionState::Destroyed => unreachable!("no row leaves Destroyed"),
+        };
+        for &step in path {
+            vault.version_transition(&key, v1, step).unwrap();
+        }
+        let before = vault.key(&key).unwrap();
+        assert_eq!(before.version(v1).unwrap().state, from);
+        let after = vault.version_transition(&key, v1, via).unwrap();
+        assert_eq!(after.version(v1).unwrap().state, to);
+        let operation = match via {
+            VersionTransition::Disable => AuditOperation::DisableVersion,
+            VersionTransition::Enable => AuditOperation::EnableVersion,
+            VersionTransition::Revoke => AuditOperation::RevokeVersion,
+            VersionTransition::Destroy => AuditOperation::DestroyVersion,
+        };
+        let record = last_change(vault, operation, before.id());
+        assert_eq!(record.event.key_version, Some(v1), "{from} --{via:?}-->");
+        assert_eq!(detail(&record, "version"), "1");
+        assert_eq!(
+            detail(&record, "from"),
+            from.as_str(),
+            "{from} --{via:?}-->"
+        );
+        assert_eq!(detail(&record, "to"), to.as_str(), "{from} --{via:?}-->");
+    }
+}
+
+/// The old keyslot's `wrapped` hex, read from the header record in the file.
+fn wrapped_slot_hex(path: &std::path::Path) -> String {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let header: Vec<u8> = conn
+        .query_row(
+            "SELECT value FROM kv_records WHERE key = x'68'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+    header["slots"][0]["kind"]["password"]["wrapped"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Whether `needle` occurs in the vault file or its write-ahead log.
+fn on_disk(path: &std::path::Path, needle: &[u8]) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), std::path::PathBuf::from(wal)]
+        .iter()
+        .filter_map(|file| std::fs::read(file).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|window| window == needle))
+}
+
+/// After a password change no byte of the old keyslot is left in the vault file or its log,
+/// even with another client's idle connection open; a reader holding a transaction open
+/// throughout makes the change report an incomplete scrub, and a later scrub completes.
+/// Regression: the old wrapped master key stayed in both files.
+#[test]
+fn a_password_change_leaves_no_copy_of_the_old_keyslot() {
+    let h = Harness::file(AuditCommit::Synchronous);
+    let path = h.path();
+    h.key("k", KeyAlgorithm::default());
+    let idle_client = h.open_another();
+    idle_client.key(&name("k")).unwrap();
+    let old = wrapped_slot_hex(&path);
+    assert!(on_disk(&path, old.as_bytes()));
+    assert_eq!(
+        h.vault.change_password(b"a new password").unwrap(),
+        keyvault_store::Scrub::Complete
+    );
+    assert!(
+        !on_disk(&path, old.as_bytes()),
+        "the old keyslot is still on disk"
+    );
+    assert_ne!(wrapped_slot_hex(&path), old);
+
+    // A reader in the middle of a transaction keeps the old frames alive.
+    let second = wrapped_slot_hex(&path);
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM kv_records;")
+        .unwrap();
+    let scrub = h.vault.change_password(PASSWORD).unwrap();
+    assert_eq!(scrub, keyvault_store::Scrub::Incomplete);
+    assert!(on_disk(&path, second.as_bytes()));
+    reader.execute_batch("COMMIT;").unwrap();
+    drop(reader);
+    assert_eq!(h.vault.scrub().unwrap(), keyvault_store::Scrub::Complete);
+    assert!(!on_disk(&path, second.as_bytes()));
+    drop(idle_client);
 }

@@ -75,6 +75,7 @@ pub(crate) fn run(ctx: &Context<'_>, command: &KeyCommand) -> Result<()> {
             let key = vault
                 .trim(&args.name, args.min_version)
                 .with_context(|| format!("cannot trim the key {}", args.name))?;
+            scrub_material(&vault)?;
             finish(vault)?;
             ctx.out.done(
                 &key_json(&key),
@@ -146,7 +147,11 @@ fn list(ctx: &Context<'_>, args: &KeyListArgs) -> Result<()> {
 /// A key transition with a message "key NAME is now STATE".
 fn transition(ctx: &Context<'_>, name: &KeyName, transition: Transition, verb: &str) -> Result<()> {
     let vault = ctx.open_vault()?;
+    let destroys = matches!(transition, Transition::Destroy);
     let key = apply_transition(&vault, name, transition, verb)?;
+    if destroys {
+        scrub_material(&vault)?;
+    }
     finish(vault)?;
     ctx.out.done(
         &key_json(&key),
@@ -163,6 +168,15 @@ fn apply_transition(
     vault
         .transition(name, transition)
         .with_context(|| format!("cannot {verb} the key {name}"))
+}
+
+/// After destroying material: check that no old copy of it is left in the vault's files.
+fn scrub_material(vault: &FileVault) -> Result<()> {
+    let scrub = vault
+        .scrub()
+        .context("the key material was destroyed, but clearing old copies of it failed")?;
+    super::warn_if_unscrubbed(scrub, "old copies of the destroyed key material");
+    Ok(())
 }
 
 /// A key transition, or with `--version` the matching version transition.
@@ -186,6 +200,9 @@ fn switch(
                 args.name
             )
         })?;
+    if version_transition == VersionTransition::Destroy {
+        scrub_material(&vault)?;
+    }
     finish(vault)?;
     let state = key
         .version(version)

@@ -53,3 +53,16 @@ pub(crate) fn finish(vault: FileVault) -> Result<()> {
         .flush_audit()
         .context("the operation succeeded but its audit record could not be written")
 }
+
+/// Say on stderr when old copies of replaced or destroyed secrets (`what`) may still be on disk
+/// because another process kept reading the vault throughout the scrub. The change itself is
+/// committed either way, so this is a warning, not a failure.
+pub(crate) fn warn_if_unscrubbed(scrub: keyvault_store::Scrub, what: &str) {
+    if scrub == keyvault_store::Scrub::Incomplete {
+        crate::log::warning!(
+            "another process kept the vault open for reading, so {what} may remain in the \
+             vault's files until the next password change or destroy; close other keyvault \
+             processes and run `keyvault passwd` again if that matters"
+        );
+    }
+}

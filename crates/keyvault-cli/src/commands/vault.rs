@@ -42,13 +42,14 @@ pub(crate) fn passwd(ctx: &Context<'_>) -> Result<()> {
     let path = ctx.vault_path()?;
     let vault = ctx.open_vault()?;
     let new = Source::new_vault().new_password()?;
-    {
+    let scrub = {
         let _spinner = Spinner::start("rewrapping the master key");
         vault
             .change_password(&new)
-            .context("cannot change the vault password")?;
-    }
+            .context("cannot change the vault password")?
+    };
     finish(vault)?;
+    super::warn_if_unscrubbed(scrub, "a copy of the old keyslot");
     ctx.out.done(
         &json!({ "vault": path, "password_changed": true }),
         &format!("changed the password of the vault at {}", path.display()),

@@ -213,9 +213,27 @@ pub trait Backend: Send + Sync {
         "the in-memory store".to_owned()
     }
 
-    /// Best effort: make deleted or overwritten data unrecoverable from the backend's own logs
-    /// and free lists (called after key material is destroyed). The default does nothing.
-    fn compact(&self) {}
+    /// Make deleted or overwritten data unrecoverable from the backend's own logs and free
+    /// lists (called after key material is destroyed and after a password change), and say
+    /// whether that completed. The default, for backends that keep no old copies, does nothing.
+    ///
+    /// # Errors
+    /// Storage errors.
+    fn compact(&self) -> Result<Scrub> {
+        Ok(Scrub::Complete)
+    }
+}
+
+/// Whether [`Backend::compact`] left any old copy of overwritten or deleted records behind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Scrub {
+    /// Nothing overwritten or deleted is left in the backend's files.
+    Complete,
+    /// Another reader kept the old data in use throughout: old copies (for example a replaced
+    /// keyslot) may remain on disk until a later compaction, such as the next password change,
+    /// destroy or open, completes.
+    Incomplete,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
-use super::{Action, Backend, Batch, Record, check_expect, prefix_end};
+use super::{Action, Backend, Batch, Record, Scrub, check_expect, prefix_end};
 use crate::error::{Result, StoreError};
 
 /// `PRAGMA application_id` of a keyvault file: "kvlt".
@@ -23,6 +23,11 @@ const APPLICATION_ID: i32 = 0x6B76_6C74;
 const SCHEMA_VERSION: i32 = 1;
 /// How long a writer waits for another process's lock before giving up with `Busy`.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one checkpoint attempt of [`Backend::compact`] waits for readers, and the pause
+/// between attempts.
+const SCRUB_WAIT: Duration = Duration::from_millis(100);
+/// Checkpoint attempts before [`Backend::compact`] reports [`Scrub::Incomplete`] (about 2 s).
+const SCRUB_ATTEMPTS: usize = 10;
 /// Idle connections kept for reuse.
 const MAX_IDLE_CONNECTIONS: usize = 8;
 
@@ -247,14 +252,48 @@ impl Backend for FileBackend {
         self.path.display().to_string()
     }
 
-    fn compact(&self) {
+    fn compact(&self) -> Result<Scrub> {
         // Fold the write-ahead log into the database file and truncate it; secure_delete has
-        // already zeroed freed pages in the file itself. Failure (for example a reader holding
-        // an old snapshot) leaves the log to the next automatic checkpoint.
-        let _ = self.with_connection(|conn| {
-            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(|err| db_error(&self.path, err))
-        });
+        // already zeroed freed pages in the file itself. A reader inside a transaction keeps old
+        // frames alive, so the checkpoint is retried for a bounded time with a short busy wait,
+        // then reported as incomplete rather than blocking for the full busy timeout.
+        self.with_connection(|conn| {
+            let attempt = |conn: &Connection| -> rusqlite::Result<bool> {
+                let busy: i64 =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+                Ok(busy == 0)
+            };
+            conn.busy_timeout(SCRUB_WAIT)
+                .map_err(|err| db_error(&self.path, err))?;
+            let mut done = false;
+            for round in 0..SCRUB_ATTEMPTS {
+                if round > 0 {
+                    std::thread::sleep(SCRUB_WAIT);
+                }
+                match attempt(conn) {
+                    Ok(true) => {
+                        done = true;
+                        break;
+                    }
+                    Ok(false) => {}
+                    Err(err) if is_busy(&err) => {}
+                    Err(err) => {
+                        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+                        return Err(db_error(&self.path, err));
+                    }
+                }
+            }
+            conn.busy_timeout(BUSY_TIMEOUT)
+                .map_err(|err| db_error(&self.path, err))?;
+            // Trust the file, not only SQLite's answer: a truncated log is empty.
+            let log = wal_path(&self.path);
+            let log_empty = std::fs::metadata(&log).map_or(true, |meta| meta.len() == 0);
+            Ok(if done && log_empty {
+                Scrub::Complete
+            } else {
+                Scrub::Incomplete
+            })
+        })
     }
 
     fn sequence(&self) -> Result<u64> {
@@ -264,6 +303,21 @@ impl Backend for FileBackend {
                 .map_err(|err| db_error(&self.path, err))
         })
     }
+}
+
+/// SQLite's write-ahead log beside the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Whether `err` is SQLite saying another connection holds what it needs.
+fn is_busy(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 /// Open a connection with keyvault's settings. Never creates the file (creation is explicit).

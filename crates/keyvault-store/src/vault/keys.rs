@@ -234,13 +234,14 @@ impl<B: Backend> Vault<B> {
             VersionTransition::Revoke => AuditOperation::RevokeVersion,
             VersionTransition::Destroy => AuditOperation::DestroyVersion,
         };
-        self.modify_key(name, operation, |record, now| {
-            let state = record
+        self.modify_version(name, Some(version), operation, |record, now| {
+            let change = record
                 .metadata
                 .version_transition(version, transition, now)?;
             Ok(Some(vec![
-                ("version", version.get().to_string()),
-                ("to", state.as_str().to_owned()),
+                ("version", change.version.get().to_string()),
+                ("from", change.from.as_str().to_owned()),
+                ("to", change.to.as_str().to_owned()),
             ]))
         })
     }
@@ -417,12 +418,25 @@ impl<B: Backend> Vault<B> {
         Err(StoreError::Busy)
     }
 
-    /// The one path every management change takes: read, change, commit with its audit event,
-    /// retry on conflict; a refused change is audited too. A change that returns `None` found
-    /// nothing to do and commits nothing.
+    /// [`Vault::modify_version`] for a change of the key as a whole: its audit event names the
+    /// version that encrypts after the change.
     fn modify_key(
         &self,
         name: &KeyName,
+        operation: AuditOperation,
+        change: impl Fn(&mut KeyRecord, Timestamp) -> Result<Option<Vec<(&'static str, String)>>>,
+    ) -> Result<KeyMetadata> {
+        self.modify_version(name, None, operation, change)
+    }
+
+    /// The one path every management change takes: read, change, commit with its audit event,
+    /// retry on conflict; a refused change is audited too. A change that returns `None` found
+    /// nothing to do and commits nothing. The audit event names `version`, the version changed,
+    /// or for a change of the whole key (`None`) the version that encrypts after it.
+    fn modify_version(
+        &self,
+        name: &KeyName,
+        version: Option<KeyVersion>,
         operation: AuditOperation,
         change: impl Fn(&mut KeyRecord, Timestamp) -> Result<Option<Vec<(&'static str, String)>>>,
     ) -> Result<KeyMetadata> {
@@ -442,7 +456,11 @@ impl<B: Backend> Vault<B> {
                 Ok(Some(details)) => details,
                 Ok(None) => return Ok(record.metadata),
                 Err(err) => {
-                    self.audit_failure(operation, Some(id), Some(name), &err)?;
+                    let event = self
+                        .event(now, operation, outcome_of(&err))
+                        .for_key(id, version)
+                        .with_key_name(name.clone());
+                    self.audit_now(event)?;
                     return Err(err);
                 }
             };
@@ -453,7 +471,7 @@ impl<B: Backend> Vault<B> {
                 .seal(&key, &record, record.encoded_size_hint())?;
             let mut event = self
                 .event(now, operation, Outcome::Ok)
-                .for_key(id, record.metadata.encryption_version())
+                .for_key(id, version.or(record.metadata.encryption_version()))
                 .with_key_name(name.clone());
             for (detail, value) in details {
                 event = event.with_detail(detail, value);
@@ -497,6 +515,8 @@ impl<B: Backend> Vault<B> {
     }
 
     fn backend_checkpoint(&self) {
-        self.backend.compact();
+        // Best effort here: the change is committed whatever this says. Callers that must know
+        // ask `Vault::scrub`, as the CLI does after destroying material.
+        let _ = self.backend.compact();
     }
 }

@@ -25,7 +25,7 @@ pub use self::keys::{KeyFilter, NewKey};
 pub use self::portable::{CounterSnapshot, ImportConflict, KeyBundle, SnapshotBase, VaultSnapshot};
 pub use self::usage::{DataKey, Signature};
 
-use crate::backend::{Backend, Batch, Expect, FileBackend, MemoryBackend};
+use crate::backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Scrub};
 use crate::barrier::{Barrier, Table, singleton_key};
 use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
@@ -328,11 +328,13 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Rewrap the master key under `new_password` (with the vault's Argon2 settings). Keys and
-    /// records are untouched; the header and its audit event commit together.
+    /// records are untouched; the header and its audit event commit together. Then the backend
+    /// is scrubbed ([`Vault::scrub`]) so no copy of the old keyslot stays on disk, where anyone
+    /// who learned the old password could use it: the result says whether that completed.
     ///
     /// # Errors
     /// [`StoreError::Locked`]; weak parameters; storage errors.
-    pub fn change_password(&self, new_password: &[u8]) -> Result<()> {
+    pub fn change_password(&self, new_password: &[u8]) -> Result<Scrub> {
         let unlocked = self.unlocked()?;
         self.flush_audit()?;
         for _ in 0..MAX_ATTEMPTS {
@@ -355,10 +357,22 @@ impl<B: Backend> Vault<B> {
             let event = self.event(self.now(), AuditOperation::ChangePassword, Outcome::Ok);
             match self.commit_with_audit(&unlocked, batch, vec![event]) {
                 Err(err) if err.is_retryable() => continue,
-                other => return other.map(|_| ()),
+                other => return other.and_then(|_| self.scrub()),
             }
         }
         Err(StoreError::Busy)
+    }
+
+    /// Remove old copies of overwritten and deleted records (a replaced keyslot, destroyed key
+    /// material) from the backend's files. The vault does this itself after a password change
+    /// and after destroying material; call it again to learn whether it has completed, for
+    /// example after another process held a read open. [`Scrub::Incomplete`] means another
+    /// reader kept the old data in use for the whole bounded wait (about 2 s on a file vault).
+    ///
+    /// # Errors
+    /// Storage errors.
+    pub fn scrub(&self) -> Result<Scrub> {
+        self.backend.compact()
     }
 
     pub(crate) fn now(&self) -> Timestamp {

@@ -14,7 +14,7 @@ use std::path::Path;
 use keyvault_core::audit::{AuditOperation, verify_segment};
 use keyvault_core::{
     AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState, KeyVersion,
-    Outcome, Timestamp, UsageCounters, authorize,
+    Outcome, Timestamp,
 };
 use keyvault_crypto::SecretKey;
 
@@ -133,8 +133,7 @@ impl<B: Backend> Vault<B> {
     /// A core `Denied` error if export is not allowed; an unknown or destroyed version;
     /// [`StoreError::KeyNotFound`].
     pub fn export_key(&self, name: &KeyName, versions: Option<&[KeyVersion]>) -> Result<KeyBundle> {
-        let unlocked = self.unlocked()?;
-        let result = self.export_inner(&unlocked, name, versions);
+        let result = self.export_inner(name, versions);
         let mut event = self
             .event(
                 self.now(),
@@ -157,22 +156,11 @@ impl<B: Backend> Vault<B> {
         result
     }
 
-    fn export_inner(
-        &self,
-        unlocked: &Unlocked,
-        name: &KeyName,
-        versions: Option<&[KeyVersion]>,
-    ) -> Result<KeyBundle> {
-        let (record, _) = self.read_record_by_name(unlocked, name)?;
+    fn export_inner(&self, name: &KeyName, versions: Option<&[KeyVersion]>) -> Result<KeyBundle> {
+        // Authorised and counted like every other use, against the durable counters.
+        let (key, _) = self.prepare(self.key_by_name(name)?, KeyOperation::Export, None, 1)?;
+        let record = &key.record;
         let metadata = &record.metadata;
-        authorize(
-            metadata,
-            &UsageCounters::default(),
-            KeyOperation::Export,
-            None,
-            self.now(),
-        )
-        .map_err(|denial| denial.for_key(metadata.id(), KeyOperation::Export, None))?;
         let chosen: Vec<KeyVersion> = match versions {
             Some(chosen) => chosen.to_vec(),
             None => record

@@ -294,7 +294,7 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Rotate if due, authorise and count one use of `key`: the single gate every use passes.
-    fn prepare(
+    pub(super) fn prepare(
         &self,
         mut key: Arc<LoadedKey>,
         operation: KeyOperation,

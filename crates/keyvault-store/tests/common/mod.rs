@@ -72,8 +72,8 @@ impl Backend for SharedMemory {
         self.0.sequence()
     }
 
-    fn compact(&self) {
-        self.0.compact();
+    fn compact(&self) -> keyvault_store::Result<keyvault_store::Scrub> {
+        self.0.compact()
     }
 }
 
