@@ -51,10 +51,10 @@ fn envelopes() {
     let dir = crate_golden("keyvault-core");
     for algorithm in Algorithm::ALL {
         let name = algorithm.name();
-        let text = read(&dir.join(format!("envelope_v1_{name}.hex")));
+        let text = read(&dir.join(format!("envelope_v2_{name}.hex")));
         let bytes = hex::decode(String::from_utf8(text).expect("hex text").trim()).expect("hex");
         write("envelope", &format!("{name}.bin"), &bytes);
-        let armour = read(&dir.join(format!("envelope_v1_{name}.armour")));
+        let armour = read(&dir.join(format!("envelope_v2_{name}.armour")));
         write("armour", &format!("{name}.armour"), &armour);
     }
 }

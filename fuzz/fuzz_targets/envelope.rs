@@ -1,8 +1,9 @@
-//! Envelope v1 from arbitrary bytes: `Envelope::parse` must refuse or split the input so that
+//! Envelope v2 from arbitrary bytes: `Envelope::parse` must refuse or split the input so that
 //! its parts re-assemble to exactly the input; a parsed envelope is then opened with the golden
 //! key (0..32) and associated data, which only a genuine envelope survives. Never a panic.
 #![no_main]
 
+use keyvault_core::Purpose;
 use keyvault_core::envelope::{self, Envelope};
 use keyvault_crypto::Algorithm;
 use keyvault_fuzz::{envelope_keys, golden};
@@ -13,7 +14,9 @@ fuzz_target!(|data: &[u8]| {
     let Ok(parsed) = Envelope::parse(data) else {
         // Whatever parse refuses, open refuses too.
         for key in keys {
-            assert!(envelope::open(key, data, golden::ENVELOPE_AAD).is_err());
+            for purpose in Purpose::ALL {
+                assert!(envelope::open(key, purpose, data, golden::ENVELOPE_AAD).is_err());
+            }
         }
         return;
     };
@@ -26,8 +29,14 @@ fuzz_target!(|data: &[u8]| {
     .concat();
     assert_eq!(rebuilt, data, "parts re-assemble to the input");
     assert_eq!(parsed.nonce().len(), parsed.header().algorithm.nonce_len());
+    let purpose = parsed.header().purpose;
+    for other in Purpose::ALL.into_iter().filter(|p| *p != purpose) {
+        for key in keys {
+            assert!(parsed.open(other, key, golden::ENVELOPE_AAD).is_err(), "opened as another purpose");
+        }
+    }
     for (key, algorithm) in keys.iter().zip(Algorithm::ALL) {
-        let opened = parsed.open(key, golden::ENVELOPE_AAD);
+        let opened = parsed.open(purpose, key, golden::ENVELOPE_AAD);
         if algorithm != parsed.header().algorithm {
             assert!(opened.is_err(), "a key of another algorithm opened it");
             continue;
@@ -35,9 +44,10 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(plaintext) = opened {
             // Only a genuine envelope opens: it must also open with the free function, and
             // not with any other associated data.
-            let again = envelope::open(key, data, golden::ENVELOPE_AAD).map(|p| p.to_vec());
+            let again =
+                envelope::open(key, purpose, data, golden::ENVELOPE_AAD).map(|p| p.to_vec());
             assert_eq!(again.ok().as_deref(), Some(&plaintext[..]));
-            assert!(parsed.open(key, b"other aad").is_err());
+            assert!(parsed.open(purpose, key, b"other aad").is_err());
         }
     }
 });

@@ -170,6 +170,8 @@ fn classify_core(err: &keyvault_core::Error) -> Code {
     match err {
         // Bytes that are not an envelope are foreign data.
         E::MalformedEnvelope { .. } => Code::Authentication,
+        // A ciphertext of another purpose is refused, as a policy refusal would be.
+        E::WrongPurpose { .. } => Code::Refused,
         // Bad names, labels and versions come from the command line.
         E::InvalidName { .. }
         | E::InvalidLabel { .. }

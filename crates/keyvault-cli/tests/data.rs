@@ -100,7 +100,7 @@ fn envelopes_round_trip_in_binary_and_text() {
         .output()
         .unwrap();
     assert!(sealed.status.success());
-    assert!(sealed.stdout.starts_with(b"KVE\x01"));
+    assert!(sealed.stdout.starts_with(b"KVE\x02"));
     env.cmd()
         .args(["decrypt", "--aad", "order 7"])
         .write_stdin(sealed.stdout.clone())
@@ -120,7 +120,7 @@ fn envelopes_round_trip_in_binary_and_text() {
         .assert()
         .code(3);
     // Every flipped byte is refused: header, nonce, ciphertext or tag.
-    for at in [0, 3, 4, 10, 24, 30, sealed.stdout.len() - 1] {
+    for at in [0, 3, 4, 5, 10, 25, 30, sealed.stdout.len() - 1] {
         let mut flipped = sealed.stdout.clone();
         flipped[at] ^= 0x01;
         let out = env
@@ -133,7 +133,7 @@ fn envelopes_round_trip_in_binary_and_text() {
         // A flipped key id names a key that does not exist (5); everything else fails to
         // authenticate (3).
         assert!(
-            code == Some(3) || (5..21).contains(&at) && code == Some(5),
+            code == Some(3) || (6..22).contains(&at) && code == Some(5),
             "byte {at}: {code:?}"
         );
         assert!(out.stdout.is_empty());
@@ -639,4 +639,39 @@ fn macs_verify_and_derivations_are_stable() {
         .args(["derive", "--key", "aead", "--context", "x"])
         .assert()
         .code(4);
+}
+
+/// A key allowed to encrypt, decrypt and wrap but not to unwrap cannot recover a data key by
+/// decrypting its wrapped form; with unwrap allowed, `decrypt` of a wrapped key unwraps it
+/// (checked and audited as `unwrap`). Regression: `decrypt` opened it as data.
+#[test]
+fn decrypt_opens_a_wrapped_data_key_only_under_unwrap() {
+    let env = Env::new();
+    env.key("no-unwrap", &["--allow", "encrypt,decrypt,wrap"]);
+    let wrapped = env
+        .cmd()
+        .args(["datakey", "--key", "no-unwrap", "--wrapped-only"])
+        .output()
+        .unwrap();
+    assert!(wrapped.status.success());
+    env.cmd()
+        .arg("decrypt")
+        .write_stdin(wrapped.stdout.clone())
+        .assert()
+        .code(4)
+        .stdout(predicate::str::is_empty());
+
+    env.key("kek", &["--allow", "wrap,unwrap"]);
+    let json = env.json(&["datakey", "--key", "kek"]);
+    let out = env
+        .cmd()
+        .arg("decrypt")
+        .write_stdin(json["wrapped"].as_str().unwrap().to_owned())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        Base64::encode_string(&out.stdout),
+        json["plaintext_base64"].as_str().unwrap()
+    );
 }

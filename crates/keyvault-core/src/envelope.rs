@@ -1,21 +1,28 @@
-//! The ciphertext envelope, format v1: what `encrypt` returns and `decrypt` takes.
+//! The ciphertext envelope, format v2: what `encrypt` returns and `decrypt` takes.
 //!
 //! ```text
 //! offset  size  field
 //!      0     3  magic "KVE" (4B 56 45)
-//!      3     1  format version = 1
-//!      4     1  algorithm id (1 XChaCha20-Poly1305, 2 ChaCha20-Poly1305, 3 AES-256-GCM)
-//!      5    16  key id
-//!     21     4  key version, u32 big-endian, >= 1
-//!     25     N  nonce (N = 24 for XChaCha20-Poly1305, 12 otherwise)
-//!   25+N     L  ciphertext (L = plaintext length)
+//!      3     1  format version = 2
+//!      4     1  purpose (1 data, 2 wrapped data key, 3 wrapped stream key)
+//!      5     1  algorithm id (1 XChaCha20-Poly1305, 2 ChaCha20-Poly1305, 3 AES-256-GCM)
+//!      6    16  key id
+//!     22     4  key version, u32 big-endian, >= 1
+//!     26     N  nonce (N = 24 for XChaCha20-Poly1305, 12 otherwise)
+//!   26+N     L  ciphertext (L = plaintext length)
 //!    end    16  tag
 //! ```
 //!
-//! The AEAD's associated data is the 25 header bytes followed by the caller's AAD. The header
-//! has a fixed length in v1, so the split between the two is unambiguous, and every header bit
-//! is authenticated: changing the key id, version or algorithm makes opening fail. A store can
-//! [`Envelope::parse`] an envelope without any key to learn which key and version open it.
+//! The AEAD's associated data is the 26 header bytes followed by the caller's AAD. The header
+//! has a fixed length, so the split between the two is unambiguous, and every header bit is
+//! authenticated: changing the purpose, key id, version or algorithm makes opening fail. A store
+//! can [`Envelope::parse`] an envelope without any key to learn which key and version open it.
+//!
+//! The purpose says which operation made the envelope, and [`Envelope::open`] opens only an
+//! envelope of the purpose asked for: a key allowed to `decrypt` but not to `unwrap` cannot
+//! recover a wrapped data key by decrypting it, nor can a caller allowed only to `encrypt` make
+//! something the stream reader or `unwrap` accepts. Version 1 envelopes had no purpose and are
+//! refused.
 //!
 //! The text form for terminals ([`armour`]) is `kv1:` followed by the envelope in unpadded
 //! base64url (RFC 4648 §5). docs/FORMATS.md has the same layout.
@@ -31,9 +38,9 @@ use crate::ids::{KeyId, KeyVersion};
 /// The first three bytes of every envelope.
 pub const MAGIC: [u8; 3] = *b"KVE";
 /// The format version this crate writes and reads.
-pub const FORMAT_VERSION: u8 = 1;
-/// Length of the v1 header.
-pub const HEADER_LEN: usize = 25;
+pub const FORMAT_VERSION: u8 = 2;
+/// Length of the header.
+pub const HEADER_LEN: usize = 26;
 /// Largest plaintext one envelope carries (64 MiB); larger data uses a streaming format.
 pub const MAX_PLAINTEXT_LEN: usize = 64 << 20;
 /// Largest envelope accepted by [`Envelope::parse`].
@@ -75,6 +82,11 @@ pub enum EnvelopeDefect {
         /// The id byte.
         id: u8,
     },
+    /// A purpose byte this crate does not know.
+    UnknownPurpose {
+        /// The purpose byte.
+        id: u8,
+    },
     /// Key version 0 (versions count from 1).
     ZeroKeyVersion,
     /// Armoured text does not start with `kv1:`.
@@ -93,10 +105,14 @@ impl fmt::Display for EnvelopeDefect {
                 write!(f, "{len} bytes is too long (at most {max})")
             }
             EnvelopeDefect::NotAnEnvelope => f.write_str("not a keyvault envelope (bad magic)"),
+            EnvelopeDefect::UnsupportedVersion { version: 1 } => f.write_str(
+                "envelope format version 1 (before purposes were bound) is no longer read",
+            ),
             EnvelopeDefect::UnsupportedVersion { version } => {
                 write!(f, "unsupported envelope format version {version}")
             }
             EnvelopeDefect::UnknownAlgorithm { id } => write!(f, "unknown algorithm id {id}"),
+            EnvelopeDefect::UnknownPurpose { id } => write!(f, "unknown purpose id {id}"),
             EnvelopeDefect::ZeroKeyVersion => f.write_str("key version 0 is invalid"),
             EnvelopeDefect::MissingArmourPrefix => {
                 write!(f, "armoured text must start with {ARMOUR_PREFIX:?}")
@@ -112,9 +128,64 @@ fn malformed(defect: EnvelopeDefect) -> Error {
     Error::MalformedEnvelope { defect }
 }
 
-/// The header of an envelope: which key, which version, which algorithm.
+/// What an envelope holds, and so the one operation that may open it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Data sealed by `encrypt`; opened by `decrypt`.
+    Data,
+    /// A data key sealed by `generate_data_key`; opened by `unwrap`.
+    DataKey,
+    /// The data key of an encrypted file stream; opened by `unwrap` when reading the stream.
+    StreamKey,
+}
+
+impl Purpose {
+    /// Every purpose.
+    pub const ALL: [Purpose; 3] = [Purpose::Data, Purpose::DataKey, Purpose::StreamKey];
+
+    /// The byte the header carries.
+    #[must_use]
+    pub const fn id(self) -> u8 {
+        match self {
+            Purpose::Data => 1,
+            Purpose::DataKey => 2,
+            Purpose::StreamKey => 3,
+        }
+    }
+
+    /// The purpose of header byte `id`.
+    #[must_use]
+    pub const fn from_id(id: u8) -> Option<Self> {
+        match id {
+            1 => Some(Purpose::Data),
+            2 => Some(Purpose::DataKey),
+            3 => Some(Purpose::StreamKey),
+            _ => None,
+        }
+    }
+
+    /// In words, for messages: "data", "a wrapped data key", "a file stream's data key".
+    #[must_use]
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Purpose::Data => "encrypted data",
+            Purpose::DataKey => "a wrapped data key",
+            Purpose::StreamKey => "a file stream's data key",
+        }
+    }
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// The header of an envelope: what it holds, which key, which version, which algorithm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EnvelopeHeader {
+    /// What the envelope holds.
+    pub purpose: Purpose,
     /// The AEAD algorithm.
     pub algorithm: Algorithm,
     /// The key's id.
@@ -124,13 +195,13 @@ pub struct EnvelopeHeader {
 }
 
 impl EnvelopeHeader {
-    /// The header's 25 bytes.
+    /// The header's 26 bytes.
     #[must_use]
     pub fn to_bytes(&self) -> [u8; HEADER_LEN] {
         let mut out = [0u8; HEADER_LEN];
         let fields = MAGIC
             .into_iter()
-            .chain([FORMAT_VERSION, self.algorithm.id()])
+            .chain([FORMAT_VERSION, self.purpose.id(), self.algorithm.id()])
             .chain(*self.key_id.as_bytes())
             .chain(self.key_version.get().to_be_bytes());
         for (slot, byte) in out.iter_mut().zip(fields) {
@@ -143,7 +214,7 @@ impl EnvelopeHeader {
     ///
     /// # Errors
     /// [`Error::MalformedEnvelope`] for input shorter than a header, bad magic, another format
-    /// version, an unknown algorithm or key version 0.
+    /// version, an unknown purpose or algorithm, or key version 0.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
         let too_short = || {
             malformed(EnvelopeDefect::TooShort {
@@ -155,7 +226,19 @@ impl EnvelopeHeader {
             .get(..HEADER_LEN)
             .and_then(|head| head.try_into().ok())
             .ok_or_else(too_short)?;
-        let [m0, m1, m2, version, algorithm, id @ .., v0, v1, v2, v3] = header;
+        let [
+            m0,
+            m1,
+            m2,
+            version,
+            purpose,
+            algorithm,
+            id @ ..,
+            v0,
+            v1,
+            v2,
+            v3,
+        ] = header;
         if [*m0, *m1, *m2] != MAGIC {
             return Err(malformed(EnvelopeDefect::NotAnEnvelope));
         }
@@ -164,11 +247,14 @@ impl EnvelopeHeader {
                 version: *version,
             }));
         }
+        let purpose = Purpose::from_id(*purpose)
+            .ok_or(malformed(EnvelopeDefect::UnknownPurpose { id: *purpose }))?;
         let algorithm = Algorithm::from_id(*algorithm)
             .map_err(|_| malformed(EnvelopeDefect::UnknownAlgorithm { id: *algorithm }))?;
         let key_version = KeyVersion::new(u32::from_be_bytes([*v0, *v1, *v2, *v3]))
             .map_err(|_| malformed(EnvelopeDefect::ZeroKeyVersion))?;
         Ok(EnvelopeHeader {
+            purpose,
             algorithm,
             key_id: KeyId::from_bytes(*id),
             key_version,
@@ -248,20 +334,28 @@ impl<'a> Envelope<'a> {
         self.tag
     }
 
-    /// Authenticate and decrypt with `key` and the caller's `aad`.
+    /// Authenticate and decrypt with `key` and the caller's `aad`, if the envelope holds
+    /// `purpose`.
     ///
     /// # Errors
+    /// [`Error::WrongPurpose`] if the envelope holds something else (nothing is decrypted);
     /// [`Error::AlgorithmMismatch`] if `key` is bound to another algorithm than the header
     /// names; [`Error::Authentication`] for anything that does not authenticate (wrong key,
     /// wrong AAD, any changed bit), with no further detail.
-    pub fn open(&self, key: &AeadKey, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn open(&self, purpose: Purpose, key: &AeadKey, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if self.header.purpose != purpose {
+            return Err(Error::WrongPurpose {
+                expected: purpose,
+                found: self.header.purpose,
+            });
+        }
         check_algorithm(key, self.header.algorithm)?;
         let associated = associated_data(self.header_bytes, aad);
         Ok(key.open(self.sealed, &associated)?)
     }
 }
 
-/// Seal `plaintext` into a v1 envelope under a fresh random nonce.
+/// Seal `plaintext` into an envelope under a fresh random nonce.
 ///
 /// # Errors
 /// [`Error::AlgorithmMismatch`] if `key`'s algorithm is not `header.algorithm`;
@@ -281,12 +375,17 @@ pub fn seal(
     Ok(out)
 }
 
-/// Parse `envelope` and open it: [`Envelope::parse`] then [`Envelope::open`].
+/// Parse `envelope` and open it as `purpose`: [`Envelope::parse`] then [`Envelope::open`].
 ///
 /// # Errors
 /// As those two.
-pub fn open(key: &AeadKey, envelope: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-    Envelope::parse(envelope)?.open(key, aad)
+pub fn open(
+    key: &AeadKey,
+    purpose: Purpose,
+    envelope: &[u8],
+    aad: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    Envelope::parse(envelope)?.open(purpose, key, aad)
 }
 
 /// The text form: `kv1:` + unpadded base64url of the envelope bytes.

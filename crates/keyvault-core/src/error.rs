@@ -181,6 +181,15 @@ pub enum Error {
         defect: EnvelopeDefect,
     },
 
+    /// An envelope opened for another purpose than it was sealed for.
+    #[error("this ciphertext holds {found}, not {expected}")]
+    WrongPurpose {
+        /// What the operation opens.
+        expected: crate::envelope::Purpose,
+        /// What the envelope holds.
+        found: crate::envelope::Purpose,
+    },
+
     /// A key bound to another algorithm than the envelope names.
     #[error("the envelope is for {expected}, the key is for {found}")]
     AlgorithmMismatch {
@@ -307,6 +316,7 @@ impl Error {
             | Error::InvalidDescription { .. }
             | Error::InvalidMetadata { .. }
             | Error::MalformedEnvelope { .. }
+            | Error::WrongPurpose { .. }
             | Error::AlgorithmMismatch { .. } => ErrorKind::InvalidInput,
             Error::InvalidTransition { .. }
             | Error::InvalidVersionTransition { .. }

@@ -16,7 +16,7 @@ mod time;
 
 pub use crate::algorithm::{KeyAlgorithm, KeyPurpose};
 pub use crate::audit::{AuditEvent, AuditOperation, AuditRecord, ChainHead, Outcome};
-pub use crate::envelope::{Envelope, EnvelopeHeader};
+pub use crate::envelope::{Envelope, EnvelopeHeader, Purpose};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ids::{KeyId, KeyName, KeyVersion};
 pub use crate::lifecycle::{

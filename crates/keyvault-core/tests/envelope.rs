@@ -1,4 +1,5 @@
-//! Ciphertext envelope v1: golden bytes, round trips, hostile input and single-bit flips.
+//! Ciphertext envelope v2: golden bytes, purposes, round trips, hostile input and single-bit
+//! flips; v1 golden files refused.
 
 // Test code: a panic is a test failure, which is the point.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
@@ -9,11 +10,11 @@ use keyvault_core::envelope::{
     self, ARMOUR_PREFIX, Envelope, EnvelopeDefect, EnvelopeHeader, HEADER_LEN, MAX_ARMOURED_LEN,
     MAX_ENVELOPE_LEN, MAX_PLAINTEXT_LEN, hazmat,
 };
-use keyvault_core::{Error, ErrorKind, KeyId, KeyVersion};
+use keyvault_core::{Error, ErrorKind, KeyId, KeyVersion, Purpose};
 use keyvault_crypto::{AeadKey, Algorithm, SecretKey, TAG_LEN};
 use proptest::prelude::*;
 
-const GOLDEN_PLAINTEXT: &[u8] = b"keyvault envelope v1 golden plaintext";
+const GOLDEN_PLAINTEXT: &[u8] = b"keyvault envelope v2 golden plaintext";
 const GOLDEN_AAD: &[u8] = b"golden-aad";
 
 fn golden_key(algorithm: Algorithm) -> AeadKey {
@@ -27,6 +28,7 @@ fn golden_header(algorithm: Algorithm) -> EnvelopeHeader {
         *byte = value;
     }
     EnvelopeHeader {
+        purpose: Purpose::Data,
         algorithm,
         key_id: KeyId::from_bytes(id),
         key_version: KeyVersion::new(7).unwrap(),
@@ -38,9 +40,16 @@ fn golden_nonce(algorithm: Algorithm) -> Vec<u8> {
 }
 
 fn golden_path(algorithm: Algorithm, extension: &str) -> PathBuf {
+    golden_path_of(2, algorithm, extension)
+}
+
+fn golden_path_of(version: u8, algorithm: Algorithm, extension: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
-        .join(format!("envelope_v1_{}.{extension}", algorithm.name()))
+        .join(format!(
+            "envelope_v{version}_{}.{extension}",
+            algorithm.name()
+        ))
 }
 
 /// Read a golden file; with `KEYVAULT_WRITE_GOLDEN=1` write it first (only ever for a new
@@ -56,7 +65,7 @@ fn golden_file(algorithm: Algorithm, extension: &str, fresh: &str) -> String {
         .to_owned()
 }
 
-/// Envelopes written by format v1 must open forever, and v1 must keep writing the same bytes.
+/// Envelopes written by format v2 must open forever, and v2 must keep writing the same bytes.
 #[test]
 fn golden_envelopes_decode_open_and_reencode_exactly() {
     for algorithm in Algorithm::ALL {
@@ -77,10 +86,10 @@ fn golden_envelopes_decode_open_and_reencode_exactly() {
         assert_eq!(parsed.nonce(), golden_nonce(algorithm));
         assert_eq!(parsed.ciphertext().len(), GOLDEN_PLAINTEXT.len());
         assert_eq!(
-            &parsed.open(&key, GOLDEN_AAD).unwrap()[..],
+            &parsed.open(Purpose::Data, &key, GOLDEN_AAD).unwrap()[..],
             GOLDEN_PLAINTEXT
         );
-        assert_eq!(fresh, golden, "{algorithm}: encoding v1 changed");
+        assert_eq!(fresh, golden, "{algorithm}: encoding v2 changed");
 
         let armoured = golden_file(algorithm, "armour", &envelope::armour(&fresh).unwrap());
         assert_eq!(envelope::dearmour(&armoured).unwrap(), golden);
@@ -94,10 +103,11 @@ fn header_layout_is_as_documented() {
     let bytes = header.to_bytes();
     assert_eq!(bytes.len(), HEADER_LEN);
     assert_eq!(&bytes[0..3], b"KVE");
-    assert_eq!(bytes[3], 1, "format version");
-    assert_eq!(bytes[4], 3, "AES-256-GCM's id");
-    assert_eq!(&bytes[5..21], header.key_id.as_bytes());
-    assert_eq!(&bytes[21..25], &[0, 0, 0, 7], "key version, big-endian");
+    assert_eq!(bytes[3], 2, "format version");
+    assert_eq!(bytes[4], 1, "the data purpose's id");
+    assert_eq!(bytes[5], 3, "AES-256-GCM's id");
+    assert_eq!(&bytes[6..22], header.key_id.as_bytes());
+    assert_eq!(&bytes[22..26], &[0, 0, 0, 7], "key version, big-endian");
     assert_eq!(EnvelopeHeader::parse(&bytes).unwrap(), header);
 }
 
@@ -111,12 +121,13 @@ fn every_single_bit_flip_is_rejected() {
         for bit in 0..sealed.len() * 8 {
             let mut tampered = sealed.clone();
             tampered[bit / 8] ^= 1 << (bit % 8);
-            let result = envelope::open(&key, &tampered, b"aad");
+            let result = envelope::open(&key, Purpose::Data, &tampered, b"aad");
             assert!(
                 matches!(
                     result,
                     Err(Error::Authentication
                         | Error::MalformedEnvelope { .. }
+                        | Error::WrongPurpose { .. }
                         | Error::AlgorithmMismatch { .. })
                 ),
                 "{algorithm}: flipping bit {bit} gave {result:?}"
@@ -126,10 +137,10 @@ fn every_single_bit_flip_is_rejected() {
         // The header is authenticated, not just parsed: a valid header naming another key
         // version does not open either.
         let mut other_version = sealed.clone();
-        other_version[24] ^= 0x02;
+        other_version[25] ^= 0x02;
         assert!(Envelope::parse(&other_version).is_ok());
         assert_eq!(
-            envelope::open(&key, &other_version, b"aad"),
+            envelope::open(&key, Purpose::Data, &other_version, b"aad"),
             Err(Error::Authentication)
         );
     }
@@ -143,19 +154,19 @@ fn wrong_key_wrong_aad_and_wrong_algorithm_fail_cleanly() {
     let sealed = envelope::seal(&key, &golden_header(algorithm), b"secret", b"aad").unwrap();
     let other = AeadKey::new(algorithm, &SecretKey::generate().unwrap()).unwrap();
     assert_eq!(
-        envelope::open(&other, &sealed, b"aad"),
+        envelope::open(&other, Purpose::Data, &sealed, b"aad"),
         Err(Error::Authentication)
     );
     assert_eq!(
-        envelope::open(&key, &sealed, b"aae"),
+        envelope::open(&key, Purpose::Data, &sealed, b"aae"),
         Err(Error::Authentication)
     );
     assert_eq!(
-        envelope::open(&key, &sealed, b""),
+        envelope::open(&key, Purpose::Data, &sealed, b""),
         Err(Error::Authentication)
     );
     let aes = golden_key(Algorithm::Aes256Gcm);
-    let err = envelope::open(&aes, &sealed, b"aad").unwrap_err();
+    let err = envelope::open(&aes, Purpose::Data, &sealed, b"aad").unwrap_err();
     assert!(matches!(err, Error::AlgorithmMismatch { .. }));
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(matches!(
@@ -183,20 +194,26 @@ fn malformed_envelopes_name_their_defect() {
         defect(&with_body(&[b"XYZ".as_slice(), &good[3..]].concat())),
         EnvelopeDefect::NotAnEnvelope
     );
-    let mut v2 = good;
-    v2[3] = 2;
+    let mut v3 = good;
+    v3[3] = 3;
     assert_eq!(
-        defect(&with_body(&v2)),
-        EnvelopeDefect::UnsupportedVersion { version: 2 }
+        defect(&with_body(&v3)),
+        EnvelopeDefect::UnsupportedVersion { version: 3 }
+    );
+    let mut no_purpose = good;
+    no_purpose[4] = 0;
+    assert_eq!(
+        defect(&with_body(&no_purpose)),
+        EnvelopeDefect::UnknownPurpose { id: 0 }
     );
     let mut unknown = good;
-    unknown[4] = 9;
+    unknown[5] = 9;
     assert_eq!(
         defect(&with_body(&unknown)),
         EnvelopeDefect::UnknownAlgorithm { id: 9 }
     );
     let mut zero = good;
-    zero[21..25].fill(0);
+    zero[22..26].fill(0);
     assert_eq!(defect(&with_body(&zero)), EnvelopeDefect::ZeroKeyVersion);
     assert_eq!(
         defect(&[&good[..], &[0u8; 12 + TAG_LEN - 1]].concat()),
@@ -302,6 +319,7 @@ proptest! {
     ) {
         let key = AeadKey::new(algorithm, &SecretKey::generate().unwrap()).unwrap();
         let header = EnvelopeHeader {
+            purpose: Purpose::DataKey,
             algorithm,
             key_id: KeyId::from_bytes(id),
             key_version: KeyVersion::new(version).unwrap(),
@@ -310,7 +328,7 @@ proptest! {
         prop_assert_eq!(sealed.len(), HEADER_LEN + algorithm.overhead() + plaintext.len());
         let parsed = Envelope::parse(&sealed).unwrap();
         prop_assert_eq!(parsed.header(), &header);
-        prop_assert_eq!(&parsed.open(&key, &aad).unwrap()[..], &plaintext[..]);
+        prop_assert_eq!(&parsed.open(Purpose::DataKey, &key, &aad).unwrap()[..], &plaintext[..]);
         let armoured = envelope::armour(&sealed).unwrap();
         prop_assert_eq!(envelope::dearmour(&armoured).unwrap(), sealed);
     }
@@ -327,7 +345,7 @@ proptest! {
         let mut sealed = envelope::seal(&key, &golden_header(algorithm), &plaintext, &aad).unwrap();
         let bit = bit.index(sealed.len() * 8);
         sealed[bit / 8] ^= 1 << (bit % 8);
-        prop_assert!(envelope::open(&key, &sealed, &aad).is_err());
+        prop_assert!(envelope::open(&key, Purpose::Data, &sealed, &aad).is_err());
     }
 
     /// Parsing arbitrary bytes never panics; whatever parses re-assembles to the same bytes.
@@ -434,7 +452,7 @@ proptest! {
         let key = golden_key(algorithm);
         let header = golden_header(algorithm).to_bytes();
         for input in [bytes.clone(), [&header[..], &bytes].concat()] {
-            prop_assert!(envelope::open(&key, &input, GOLDEN_AAD).is_err());
+            prop_assert!(envelope::open(&key, Purpose::Data, &input, GOLDEN_AAD).is_err());
         }
     }
 
@@ -451,7 +469,7 @@ proptest! {
         for edit in &edits {
             apply(&mut bytes, edit);
         }
-        let opened = envelope::open(&key, &bytes, GOLDEN_AAD);
+        let opened = envelope::open(&key, Purpose::Data, &bytes, GOLDEN_AAD);
         prop_assert_eq!(opened.is_ok(), bytes == golden);
 
         let mut text = envelope::armour(&golden).unwrap().into_bytes();
@@ -461,8 +479,73 @@ proptest! {
         if let Ok(text) = String::from_utf8(text)
             && let Ok(decoded) = envelope::dearmour(&text)
         {
-            let opened = envelope::open(&key, &decoded, GOLDEN_AAD);
+            let opened = envelope::open(&key, Purpose::Data, &decoded, GOLDEN_AAD);
             prop_assert_eq!(opened.is_ok(), decoded == golden);
         }
     }
+}
+
+/// Version 1 envelopes (before purposes were bound) are refused by name, never opened as
+/// anything. Their golden files stay as the record of what is refused.
+#[test]
+fn version_1_golden_envelopes_are_refused() {
+    for algorithm in Algorithm::ALL {
+        let text = std::fs::read_to_string(golden_path_of(1, algorithm, "hex")).unwrap();
+        let bytes = hex::decode(text.trim()).unwrap();
+        let err = Envelope::parse(&bytes).unwrap_err();
+        assert_eq!(
+            err,
+            Error::MalformedEnvelope {
+                defect: EnvelopeDefect::UnsupportedVersion { version: 1 }
+            }
+        );
+        assert!(err.to_string().contains("version 1"), "{err}");
+    }
+}
+
+/// Every (sealed as, opened as) pair: an envelope opens only as the purpose it was sealed for,
+/// and any other purpose is refused before decryption with both purposes named.
+#[test]
+fn an_envelope_opens_only_as_its_purpose() {
+    let algorithm = Algorithm::XChaCha20Poly1305;
+    let key = golden_key(algorithm);
+    let mut pairs = 0;
+    for sealed_as in Purpose::ALL {
+        let header = EnvelopeHeader {
+            purpose: sealed_as,
+            ..golden_header(algorithm)
+        };
+        let sealed = envelope::seal(&key, &header, b"payload", b"aad").unwrap();
+        assert_eq!(
+            Envelope::parse(&sealed).unwrap().header().purpose,
+            sealed_as
+        );
+        for opened_as in Purpose::ALL {
+            let result = envelope::open(&key, opened_as, &sealed, b"aad");
+            if sealed_as == opened_as {
+                assert_eq!(&result.unwrap()[..], b"payload");
+            } else {
+                let err = result.unwrap_err();
+                assert_eq!(
+                    err,
+                    Error::WrongPurpose {
+                        expected: opened_as,
+                        found: sealed_as
+                    }
+                );
+                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+            }
+            pairs += 1;
+        }
+        // Rewriting the purpose byte to another purpose does not make it open either.
+        for other in Purpose::ALL.into_iter().filter(|p| *p != sealed_as) {
+            let mut relabelled = sealed.clone();
+            relabelled[4] = other.id();
+            assert_eq!(
+                envelope::open(&key, other, &relabelled, b"aad"),
+                Err(Error::Authentication)
+            );
+        }
+    }
+    assert_eq!(pairs, 9);
 }

@@ -26,8 +26,8 @@ use common::{
 use keyvault_core::lifecycle::TransitionRefusal;
 use keyvault_core::{
     AuditOperation, AuditRecord, ChainHead, Envelope, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
-    KeyPolicy, KeyState, KeyVersion, Outcome, RotationTriggers, StateKind, Timestamp, Transition,
-    VersionState, VersionTransition,
+    KeyPolicy, KeyState, KeyVersion, Outcome, Purpose, RotationTriggers, StateKind, Timestamp,
+    Transition, VersionState, VersionTransition,
 };
 use keyvault_crypto::mac::MacTag;
 use keyvault_store::{
@@ -750,7 +750,7 @@ fn decrypt_finds_the_key_from_the_envelope<B: TestBackend>(h: &mut Harness<B>) {
     let twin = h.key("twin", AEADS[0]);
     let twin_id = h.vault.key(&twin).unwrap().id();
     let mut redirected = sealed[0].0.clone();
-    redirected[5..21].copy_from_slice(twin_id.as_bytes());
+    redirected[6..22].copy_from_slice(twin_id.as_bytes());
     assert_eq!(
         kind(h.vault.decrypt(&redirected, b"")),
         ErrorKind::Authentication
@@ -758,7 +758,7 @@ fn decrypt_finds_the_key_from_the_envelope<B: TestBackend>(h: &mut Harness<B>) {
     // ... nor one pointed at a key of another algorithm.
     let mut crossed = sealed[0].0.clone();
     let other_id = h.vault.key(&keys[1]).unwrap().id();
-    crossed[5..21].copy_from_slice(other_id.as_bytes());
+    crossed[6..22].copy_from_slice(other_id.as_bytes());
     assert!(h.vault.decrypt(&crossed, b"").is_err());
 
     // An envelope from another vault names a key this vault does not have.
@@ -827,14 +827,23 @@ fn data_keys<B: TestBackend>(h: &mut Harness<B>) {
         kind(h.vault.unwrap_data_key(&data_key.wrapped, b"file 8")),
         ErrorKind::Authentication
     );
-    // A wrapped key is an ordinary envelope: decrypt (under Decrypt) opens it too.
-    assert_eq!(
-        &h.vault.decrypt(&data_key.wrapped, b"file 7").unwrap()[..],
-        data_key.plaintext.expose_secret()
-    );
-    // An envelope that holds anything but a 32-byte key is not a data key.
+    // A wrapped key opens only as a data key: decrypt refuses it, and unwrap refuses data.
+    // Regression: decrypt (under Decrypt) used to open a wrapped key.
+    assert!(matches!(
+        h.vault.decrypt(&data_key.wrapped, b"file 7"),
+        Err(StoreError::Core(keyvault_core::Error::WrongPurpose {
+            expected: Purpose::Data,
+            found: Purpose::DataKey
+        }))
+    ));
     let not_a_key = h.vault.encrypt(&kek, b"just some text", b"").unwrap();
-    assert!(h.vault.unwrap_data_key(&not_a_key, b"").is_err());
+    assert!(matches!(
+        h.vault.unwrap_data_key(&not_a_key, b""),
+        Err(StoreError::Core(keyvault_core::Error::WrongPurpose {
+            expected: Purpose::DataKey,
+            found: Purpose::Data
+        }))
+    ));
     let another = h.vault.generate_data_key(&kek, b"file 7").unwrap();
     assert_ne!(
         another.plaintext.expose_secret(),
@@ -2737,10 +2746,10 @@ fn data_keys_unwrap_under_an_unwrap_policy<B: TestBackend>(h: &mut Harness<B>) {
         unwrapped.expose_secret(),
         data_key.plaintext.expose_secret()
     );
-    // It holds no Decrypt grant, so the same envelope does not open as data.
+    // The same envelope never opens as data, whatever the key allows.
     assert_eq!(
-        denial(h.vault.decrypt(&data_key.wrapped, b"")),
-        "operation_not_allowed"
+        kind(h.vault.decrypt(&data_key.wrapped, b"")),
+        ErrorKind::InvalidInput
     );
     assert_eq!(
         denial(h.vault.encrypt(&kek, b"x", b"")),
@@ -2967,4 +2976,71 @@ fn a_password_change_leaves_no_copy_of_the_old_keyslot() {
     assert_eq!(h.vault.scrub().unwrap(), keyvault_store::Scrub::Complete);
     assert!(!on_disk(&path, second.as_bytes()));
     drop(idle_client);
+}
+
+/// Every (sealed as, opened as) pair through the vault, with a key allowed everything: data
+/// opens only with decrypt, a data key only with unwrap_data_key, a stream key only with
+/// unwrap_stream_key; each refusal counts no use and names both purposes. And rewrap keeps the
+/// purpose, checked as unwrap and wrap for keys.
+#[test]
+fn each_envelope_opens_only_through_its_own_operation() {
+    let h = Harness::memory(AuditCommit::Synchronous);
+    let vault = &h.vault;
+    let key = h.key("all", KeyAlgorithm::default());
+    let data = vault.encrypt(&key, b"data", b"aad").unwrap();
+    let data_key = vault.generate_data_key(&key, b"aad").unwrap().wrapped;
+    let stream_key = vault.generate_stream_key(&key, b"aad").unwrap().wrapped;
+    let sealed = [
+        (Purpose::Data, &data),
+        (Purpose::DataKey, &data_key),
+        (Purpose::StreamKey, &stream_key),
+    ];
+    let mut pairs = 0;
+    for (sealed_as, envelope) in sealed {
+        for opened_as in Purpose::ALL {
+            let opened = match opened_as {
+                Purpose::Data => vault.decrypt(envelope, b"aad").map(|p| p.to_vec()),
+                Purpose::DataKey => vault
+                    .unwrap_data_key(envelope, b"aad")
+                    .map(|k| k.expose_secret().to_vec()),
+                Purpose::StreamKey => vault
+                    .unwrap_stream_key(envelope, b"aad")
+                    .map(|k| k.expose_secret().to_vec()),
+            };
+            if sealed_as == opened_as {
+                assert!(opened.is_ok(), "{sealed_as:?} as {opened_as:?}");
+            } else {
+                assert!(
+                    matches!(
+                        opened,
+                        Err(StoreError::Core(keyvault_core::Error::WrongPurpose { expected, found }))
+                            if expected == opened_as && found == sealed_as
+                    ),
+                    "{sealed_as:?} as {opened_as:?}"
+                );
+            }
+            pairs += 1;
+        }
+        let rewrapped = vault.rewrap(envelope, b"aad").unwrap();
+        assert_eq!(
+            Envelope::parse(&rewrapped).unwrap().header().purpose,
+            sealed_as
+        );
+    }
+    assert_eq!(pairs, 9);
+
+    // Rewrapping a wrapped key needs unwrap and wrap, not decrypt and encrypt.
+    let only_data = h.key_with(spec(
+        "only-data",
+        KeyAlgorithm::default(),
+        KeyPolicy::default().allow_only([
+            KeyOperation::Encrypt,
+            KeyOperation::Decrypt,
+            KeyOperation::Wrap,
+        ]),
+    ));
+    let wrapped = vault.generate_data_key(&only_data, b"").unwrap().wrapped;
+    assert_eq!(denial(vault.rewrap(&wrapped, b"")), "operation_not_allowed");
+    let plain = vault.encrypt(&only_data, b"x", b"").unwrap();
+    assert!(vault.rewrap(&plain, b"").is_ok());
 }

@@ -5,7 +5,7 @@ use std::io::{BufReader, Chain, Cursor, Read, Write};
 use anyhow::{Context as _, Result};
 use base64ct::{Base64, Encoding};
 use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
-use keyvault_core::{Envelope, KeyName};
+use keyvault_core::{Envelope, KeyName, Purpose};
 use keyvault_crypto::{AeadKey, Algorithm, Zeroizing};
 use keyvault_store::{FileVault, Signature};
 use serde_json::{Value, json};
@@ -151,7 +151,7 @@ fn encrypt_stream(
         .unwrap_or(Algorithm::XChaCha20Poly1305);
     let mut header = StreamHeader::new(algorithm, DEFAULT_CHUNK_SIZE)?;
     let data_key = vault
-        .generate_data_key(&args.key, &header.wrap_aad(aad(args.aad.as_ref())))
+        .generate_stream_key(&args.key, &header.wrap_aad(aad(args.aad.as_ref())))
         .with_context(|| format!("cannot encrypt with the key {}", args.key))?;
     let version = data_key.version.get();
     header.set_wrapped_key(data_key.wrapped)?;
@@ -311,7 +311,7 @@ fn key_name_of(vault: &FileVault, envelope: &[u8]) -> (Option<String>, Option<u3
 fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<AeadKey> {
     // Checked and audited as `unwrap`, the counterpart of the `generate_data_key` that made it.
     let secret = vault
-        .unwrap_data_key(header.wrapped_key(), &header.wrap_aad(caller_aad))
+        .unwrap_stream_key(header.wrapped_key(), &header.wrap_aad(caller_aad))
         .context("cannot unwrap the stream's data key")?;
     Ok(AeadKey::new(header.algorithm(), &secret)?)
 }
@@ -364,9 +364,20 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
         Ciphertext::Envelope { bytes, .. } => {
             let vault = ctx.open_vault()?;
             let (key_name, version) = key_name_of(&vault, &bytes);
-            let plaintext = vault
-                .decrypt(&bytes, caller_aad)
-                .context("cannot decrypt")?;
+            let plaintext = if Envelope::parse(&bytes)
+                .is_ok_and(|envelope| envelope.header().purpose == Purpose::DataKey)
+            {
+                // A wrapped data key (from `datakey`) opens only as one: checked and audited
+                // as `unwrap`, never as `decrypt`.
+                let data_key = vault
+                    .unwrap_data_key(&bytes, caller_aad)
+                    .context("cannot unwrap the data key")?;
+                Zeroizing::new(data_key.expose_secret().to_vec())
+            } else {
+                vault
+                    .decrypt(&bytes, caller_aad)
+                    .context("cannot decrypt")?
+            };
             finish(vault)?;
             if to_stdout && ctx.out.json() {
                 return ctx.out.data(

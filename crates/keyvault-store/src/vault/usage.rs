@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use keyvault_core::audit::{AadDigest, AuditOperation};
 use keyvault_core::{
-    Envelope, EnvelopeHeader, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, authorize,
-    envelope, rotation_due,
+    Envelope, EnvelopeHeader, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, Purpose,
+    authorize, envelope, rotation_due,
 };
 use keyvault_crypto::kdf::hkdf_sha256;
 use keyvault_crypto::mac::{HmacSha256, MAC_LEN, MacTag};
@@ -102,7 +102,7 @@ impl<B: Backend> Vault<B> {
         self.audited(AuditOperation::Encrypt, Some(name), aad, |_| {
             let key = self.key_by_name(name)?;
             let (key, version) = self.prepare(key, KeyOperation::Encrypt, None, 1)?;
-            let sealed = seal(&key, version, plaintext, aad)?;
+            let sealed = seal(&key, version, Purpose::Data, plaintext, aad)?;
             Ok((sealed, Some((key, version))))
         })
     }
@@ -119,7 +119,7 @@ impl<B: Backend> Vault<B> {
             *event = event.clone().with_detail("batch", items.len().to_string());
             let sealed = items
                 .iter()
-                .map(|(plaintext, aad)| seal(&key, version, plaintext, aad))
+                .map(|(plaintext, aad)| seal(&key, version, Purpose::Data, plaintext, aad))
                 .collect::<Result<Vec<_>>>()?;
             Ok((sealed, Some((key, version))))
         })
@@ -135,8 +135,9 @@ impl<B: Backend> Vault<B> {
         self.audited(AuditOperation::Decrypt, None, aad, |event| {
             let envelope = Envelope::parse(sealed)?;
             name_envelope_key(event, &envelope);
+            expect_purpose(&envelope, Purpose::Data)?;
             let (key, version) = self.key_for_envelope(&envelope, KeyOperation::Decrypt)?;
-            let plaintext = envelope.open(aead(&key, version)?, aad)?;
+            let plaintext = envelope.open(Purpose::Data, aead(&key, version)?, aad)?;
             Ok((plaintext, Some((key, version))))
         })
     }
@@ -150,7 +151,9 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Re-encrypt an envelope under its key's current version without returning the
-    /// plaintext (which is wiped before this returns).
+    /// plaintext (which is wiped before this returns). The new envelope holds what the old one
+    /// did: data is checked for `Decrypt` and `Encrypt`, a wrapped data or stream key for
+    /// `Unwrap` and `Wrap`.
     ///
     /// # Errors
     /// As [`Vault::decrypt`] and [`Vault::encrypt`].
@@ -158,29 +161,64 @@ impl<B: Backend> Vault<B> {
         self.audited(AuditOperation::Rewrap, None, aad, |event| {
             let envelope = Envelope::parse(sealed)?;
             name_envelope_key(event, &envelope);
-            let (key, old) = self.key_for_envelope(&envelope, KeyOperation::Decrypt)?;
-            let plaintext = envelope.open(aead(&key, old)?, aad)?;
-            let (key, version) = self.prepare(key, KeyOperation::Encrypt, None, 1)?;
+            let purpose = envelope.header().purpose;
+            let (open_as, seal_as) = operations_for(purpose);
+            let (key, old) = self.key_for_envelope(&envelope, open_as)?;
+            let plaintext = envelope.open(purpose, aead(&key, old)?, aad)?;
+            let (key, version) = self.prepare(key, seal_as, None, 1)?;
             *event = event
                 .clone()
                 .with_detail("from_version", old.get().to_string());
-            let resealed = seal(&key, version, &plaintext, aad)?;
+            let resealed = seal(&key, version, purpose, &plaintext, aad)?;
             Ok((resealed, Some((key, version))))
         })
     }
 
     /// A fresh random 256-bit data key, returned in the clear and wrapped under the key named
     /// `name` (envelope encryption: encrypt bulk data locally with the data key, keep only the
-    /// wrapped form).
+    /// wrapped form). Only [`Vault::unwrap_data_key`] opens the wrapped form.
     ///
     /// # Errors
     /// As [`Vault::encrypt`], with the policy checked for `Wrap`.
     pub fn generate_data_key(&self, name: &KeyName, aad: &[u8]) -> Result<DataKey> {
-        self.audited(AuditOperation::GenerateDataKey, Some(name), aad, |_| {
+        self.wrap_new_key(name, Purpose::DataKey, aad)
+    }
+
+    /// Recover a data key from the wrapped form [`Vault::generate_data_key`] made, checking the
+    /// policy for `Unwrap`. Envelopes of data or of a stream key are refused.
+    ///
+    /// # Errors
+    /// As [`Vault::decrypt`]; a core `WrongPurpose` error for another kind of envelope.
+    pub fn unwrap_data_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey> {
+        self.unwrap_key(wrapped, Purpose::DataKey, aad)
+    }
+
+    /// As [`Vault::generate_data_key`], for the data key of an encrypted file stream: its
+    /// wrapped form opens only through [`Vault::unwrap_stream_key`], never as a data key.
+    ///
+    /// # Errors
+    /// As [`Vault::generate_data_key`].
+    pub fn generate_stream_key(&self, name: &KeyName, aad: &[u8]) -> Result<DataKey> {
+        self.wrap_new_key(name, Purpose::StreamKey, aad)
+    }
+
+    /// Recover a file stream's data key, checking the policy for `Unwrap`.
+    ///
+    /// # Errors
+    /// As [`Vault::unwrap_data_key`].
+    pub fn unwrap_stream_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey> {
+        self.unwrap_key(wrapped, Purpose::StreamKey, aad)
+    }
+
+    fn wrap_new_key(&self, name: &KeyName, purpose: Purpose, aad: &[u8]) -> Result<DataKey> {
+        self.audited(AuditOperation::GenerateDataKey, Some(name), aad, |event| {
+            if purpose == Purpose::StreamKey {
+                *event = event.clone().with_detail("purpose", "stream");
+            }
             let key = self.key_by_name(name)?;
             let (key, version) = self.prepare(key, KeyOperation::Wrap, None, 1)?;
             let plaintext = SecretKey::generate()?;
-            let wrapped = seal(&key, version, plaintext.expose_secret(), aad)?;
+            let wrapped = seal(&key, version, purpose, plaintext.expose_secret(), aad)?;
             Ok((
                 DataKey {
                     plaintext,
@@ -192,17 +230,16 @@ impl<B: Backend> Vault<B> {
         })
     }
 
-    /// Recover a data key from its wrapped form, checking the policy for `Unwrap` (where
-    /// [`Vault::decrypt`] of the same envelope checks `Decrypt`).
-    ///
-    /// # Errors
-    /// As [`Vault::decrypt`]; an envelope that does not hold a 32-byte key.
-    pub fn unwrap_data_key(&self, wrapped: &[u8], aad: &[u8]) -> Result<SecretKey> {
+    fn unwrap_key(&self, wrapped: &[u8], purpose: Purpose, aad: &[u8]) -> Result<SecretKey> {
         self.audited(AuditOperation::Unwrap, None, aad, |event| {
             let envelope = Envelope::parse(wrapped)?;
             name_envelope_key(event, &envelope);
+            if purpose == Purpose::StreamKey {
+                *event = event.clone().with_detail("purpose", "stream");
+            }
+            expect_purpose(&envelope, purpose)?;
             let (key, version) = self.key_for_envelope(&envelope, KeyOperation::Unwrap)?;
-            let plaintext = envelope.open(aead(&key, version)?, aad)?;
+            let plaintext = envelope.open(purpose, aead(&key, version)?, aad)?;
             let data_key = SecretKey::from_slice(&plaintext)?;
             Ok((data_key, Some((key, version))))
         })
@@ -393,6 +430,29 @@ impl<B: Backend> Vault<B> {
 
 /// Name the envelope's key and version in the event before anything can fail, so a failed
 /// decryption is still found by a filter on its key.
+/// Refuse, before any key is looked up or any use counted, an envelope that holds something
+/// other than what this operation opens.
+fn expect_purpose(envelope: &Envelope<'_>, purpose: Purpose) -> Result<()> {
+    let found = envelope.header().purpose;
+    if found == purpose {
+        Ok(())
+    } else {
+        Err(keyvault_core::Error::WrongPurpose {
+            expected: purpose,
+            found,
+        }
+        .into())
+    }
+}
+
+/// The operations that open and make envelopes of `purpose`.
+fn operations_for(purpose: Purpose) -> (KeyOperation, KeyOperation) {
+    match purpose {
+        Purpose::Data => (KeyOperation::Decrypt, KeyOperation::Encrypt),
+        Purpose::DataKey | Purpose::StreamKey => (KeyOperation::Unwrap, KeyOperation::Wrap),
+    }
+}
+
 fn name_envelope_key(event: &mut keyvault_core::AuditEvent, envelope: &Envelope<'_>) {
     let header = envelope.header();
     *event = event
@@ -425,9 +485,16 @@ fn aead(key: &LoadedKey, version: KeyVersion) -> Result<&AeadKey> {
     })
 }
 
-fn seal(key: &LoadedKey, version: KeyVersion, plaintext: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+fn seal(
+    key: &LoadedKey,
+    version: KeyVersion,
+    purpose: Purpose,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>> {
     let aead = aead(key, version)?;
     let header = EnvelopeHeader {
+        purpose,
         algorithm: aead.algorithm(),
         key_id: key.record.metadata.id(),
         key_version: version,
