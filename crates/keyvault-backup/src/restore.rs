@@ -344,7 +344,9 @@ pub(crate) fn import_bundles<B: Backend>(
             Ok(_) => {}
             // The store refused (and audited) putting this copy over the vault's: skip it.
             Err(StoreError::ReplaceRefused { reason, .. }) => {
-                report.skipped.push((name, skip_reason(reason, vault_state)));
+                report
+                    .skipped
+                    .push((name, skip_reason(reason, vault_state)));
                 continue;
             }
             Err(err) => return Err(err.into()),

@@ -141,7 +141,12 @@ pub(crate) fn merge_key(existing: &KeyRecord, incoming: &KeyRecord) -> Result<Ke
     // States after every version is in place: the newest enabled version must exist before an
     // older one may be revoked or destroyed.
     for info in added.iter().rev() {
-        apply_version_state(&mut merged.metadata, info.version, info.state, info.created_at)?;
+        apply_version_state(
+            &mut merged.metadata,
+            info.version,
+            info.state,
+            info.created_at,
+        )?;
         if info.state != VersionState::Destroyed
             && let Some(material) = incoming.material.get(&info.version.get())
         {
