@@ -397,3 +397,70 @@ fn an_imported_short_nonce_version_never_seals_again() {
     p.target.encrypt(&p.key, b"x", b"").unwrap();
     assert_eq!(p.target.key(&p.key).unwrap().latest_version(), v(1));
 }
+
+fn aes_vault(clock: &Arc<ManualClock>) -> (MemoryVault, KeyName) {
+    let vault = Vault::in_memory(
+        common::PASSWORD,
+        common::options(clock, AuditCommit::default()),
+    )
+    .unwrap();
+    let key = name("aes");
+    vault
+        .create_key(NewKey::new(key.clone(), KeyAlgorithm::Aes256Gcm))
+        .unwrap();
+    (vault, key)
+}
+
+#[test]
+fn a_restore_chain_whose_version_material_changes_is_refused() {
+    let clock = Arc::new(ManualClock::new(START));
+    let (vault, key) = aes_vault(&clock);
+    let full = vault.snapshot(None, true).unwrap();
+    vault.rotate(&key).unwrap();
+    let mut incremental = vault.snapshot(Some(full.as_base()), true).unwrap();
+    let bundle = incremental
+        .keys
+        .iter_mut()
+        .find(|b| b.metadata.name() == &key)
+        .unwrap();
+    bundle
+        .versions
+        .insert(v(1), keyvault_crypto::SecretKey::from_array(&[7; 32]));
+    let err = Vault::restore(
+        keyvault_store::MemoryBackend::default(),
+        &[full, incremental],
+        common::PASSWORD,
+        common::options(&clock, AuditCommit::default()),
+    );
+    assert_eq!(refusal(err), ReplaceRefusal::MaterialDiffers(1));
+}
+
+#[test]
+fn a_restored_vault_keeps_the_seal_count_of_its_source() {
+    let clock = Arc::new(ManualClock::new(START));
+    let (vault, key) = aes_vault(&clock);
+    for _ in 0..3 {
+        vault.encrypt(&key, b"x", b"").unwrap();
+    }
+    let full = vault.snapshot(None, true).unwrap();
+    let counted = full.counters.iter().find(|c| c.version == 1).unwrap();
+    assert!(counted.version_uses >= 3);
+    let counted = *counted;
+    let restored = Vault::restore(
+        keyvault_store::MemoryBackend::default(),
+        &[full],
+        common::PASSWORD,
+        common::options(&clock, AuditCommit::default()),
+    )
+    .unwrap();
+    let again = restored.snapshot(None, false).unwrap();
+    let carried = again
+        .counters
+        .iter()
+        .find(|c| c.key_id == counted.key_id)
+        .unwrap();
+    assert!(carried.version == 1 && carried.version_uses >= counted.version_uses);
+    // Same lineage: the restored vault keeps sealing with the same version.
+    restored.encrypt(&key, b"y", b"").unwrap();
+    assert_eq!(restored.key(&key).unwrap().latest_version(), v(1));
+}
