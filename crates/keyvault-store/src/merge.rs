@@ -33,7 +33,8 @@ pub enum ReplaceRefusal {
     OlderCopy,
     /// The version is revoked or destroyed in the vault and the incoming copy differs there.
     VersionRetired(u32),
-    /// The vault holds the version's material and the incoming copy does not carry it.
+    /// The vault holds the version's material and the incoming copy has it destroyed (taking
+    /// it would drop a version the vault has).
     VersionMissing(u32),
     /// The version's material differs between the vault and the incoming copy.
     MaterialDiffers(u32),
@@ -61,7 +62,7 @@ impl fmt::Display for ReplaceRefusal {
             ),
             ReplaceRefusal::VersionMissing(v) => write!(
                 f,
-                "the incoming copy lacks version {v}, which the vault holds"
+                "the incoming copy has destroyed version {v}, which the vault holds"
             ),
             ReplaceRefusal::MaterialDiffers(v) => write!(
                 f,
@@ -114,10 +115,13 @@ pub(crate) fn merge_key(existing: &KeyRecord, incoming: &KeyRecord) -> Result<Ke
             return Err(refuse(vault, ReplaceRefusal::VersionRetired(number)));
         }
         if let Some(ours) = existing.material.get(&number) {
-            let Some(other) = incoming.material.get(&number) else {
+            if their_state == Some(VersionState::Destroyed) {
                 return Err(refuse(vault, ReplaceRefusal::VersionMissing(number)));
-            };
-            if !ours.same_as(other) {
+            }
+            // A version the incoming copy does not carry (a partial export) keeps the vault's.
+            if let Some(other) = incoming.material.get(&number)
+                && !ours.same_as(other)
+            {
                 return Err(refuse(vault, ReplaceRefusal::MaterialDiffers(number)));
             }
         }
@@ -135,7 +139,9 @@ pub(crate) fn merge_key(existing: &KeyRecord, incoming: &KeyRecord) -> Result<Ke
     for info in &added {
         let number = merged.metadata.rotate(info.created_at)?;
         if number != info.version {
-            return Err(refuse(vault, ReplaceRefusal::VersionMissing(number.get())));
+            return Err(StoreError::Core(keyvault_core::Error::InvalidMetadata {
+                reason: "the incoming copy's versions are not numbered in order",
+            }));
         }
     }
     // States after every version is in place: the newest enabled version must exist before an

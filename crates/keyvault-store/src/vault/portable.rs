@@ -260,9 +260,6 @@ impl<B: Backend> Vault<B> {
                 .collect(),
         };
         incoming.forget_destroyed();
-        if needed.iter().any(|v| !incoming.material.contains_key(v)) {
-            return Err(invalid("the bundle lacks material for a live version"));
-        }
         let key_key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
         let name_key = unlocked
             .barrier
@@ -293,6 +290,15 @@ impl<B: Backend> Vault<B> {
                     )));
                 }
             };
+            // Every live version must have material: a fresh import needs the bundle to carry
+            // them all; a replacement keeps the vault's and needs only the versions it adds.
+            let missing = record.metadata.versions().iter().any(|info| {
+                info.state != keyvault_core::VersionState::Destroyed
+                    && !record.material.contains_key(&info.version.get())
+            });
+            if missing {
+                return Err(invalid("the bundle lacks material for a live version"));
+            }
             let name_expect = match (&name_entry, &existing) {
                 (None, _) => Expect::Absent,
                 (Some(entry), Some(_)) => Expect::Revision(entry.revision),
