@@ -52,8 +52,10 @@ pub enum ImportConflict {
     Refuse,
     /// Import under this name instead.
     Rename(KeyName),
-    /// Replace the vault's key of the same id (the same key exported earlier): its metadata is
-    /// replaced and the bundle's versions are added. A different key of the same name is
+    /// Put the bundle over the vault's key of the same id and name (the same key exported
+    /// earlier) under the merge rule: the vault's metadata stays and only the versions it
+    /// lacks are added; a bundle that would move the key backwards is refused with
+    /// [`StoreError::ReplaceRefused`] (see docs/BACKUP.md). A different key of the same name is
     /// never replaced.
     Replace,
 }
@@ -204,7 +206,8 @@ impl<B: Backend> Vault<B> {
     /// decides what happens if the name or id is taken. Audited.
     ///
     /// # Errors
-    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`; a core
+    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`;
+    /// [`StoreError::ReplaceRefused`] when a replacement would move the key backwards; a core
     /// `InvalidMetadata` error for an inconsistent bundle; storage errors.
     pub fn import_key(
         &self,
