@@ -10,8 +10,8 @@ use std::path::Path;
 use keyvault_core::{KeyId, KeyName, KeyState, Timestamp};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{
-    Backend, FileVault, ImportConflict, KeyBundle, MemoryBackend, StoreError, Vault, VaultOptions,
-    VaultSnapshot,
+    Backend, FileVault, ImportConflict, KeyBundle, MemoryBackend, ReplaceRefusal, StoreError,
+    Vault, VaultOptions, VaultSnapshot,
 };
 
 use crate::backup::{BackupId, VaultBackup};
@@ -232,9 +232,10 @@ pub enum MergePolicy {
     Refuse,
     /// Import the keys that do not conflict; skip the others.
     Skip,
-    /// Replace the vault's copy of the same key (same id and name) when the backup's copy is
-    /// at least as recent (not older `updated_at`, no fewer versions); skip every other
-    /// conflict. A different key is never replaced, nor a key destroyed in the vault.
+    /// Put the backup's copy over the vault's copy of the same key (same id and name) under
+    /// the store's merge rule ([`Vault::import_key`] with [`ImportConflict::Replace`]): only
+    /// versions the vault lacks are added, and a copy that would move the key backwards is
+    /// refused (audited) and skipped with the reason. A different key is never replaced.
     Replace,
 }
 
@@ -252,6 +253,9 @@ pub enum SkipReason {
     DestroyedInVault,
     /// The vault's copy is newer than the backup's.
     NewerInVault,
+    /// The store's merge rule refused to put this copy over the vault's (see
+    /// [`keyvault_store::ReplaceRefusal`]); the refusal is in the vault's audit log.
+    Refused(ReplaceRefusal),
 }
 
 /// What [`merge_into`] did.
@@ -269,8 +273,10 @@ pub struct MergeReport {
 ///
 /// The chain is authenticated and decoded completely first, and every conflict is decided
 /// before the first import, so [`MergePolicy::Refuse`] imports nothing when anything conflicts.
-/// Each key is then one audited import ([`Vault::import_key`]); if one fails (a concurrent
-/// writer took its name, say), the keys before it stay imported and the error is returned.
+/// Each key is then one audited import ([`Vault::import_key`]); a replacement the store's
+/// merge rule refuses is skipped with its reason (and audited as a failed import); if another
+/// import fails (a concurrent writer took its name, say), the keys before it stay imported and
+/// the error is returned.
 /// Usage counters and the backup's audit log are not merged: the vault keeps its own log, which
 /// records every import.
 ///
@@ -300,7 +306,7 @@ pub(crate) fn import_bundles<B: Backend>(
     policy: MergePolicy,
 ) -> Result<MergeReport> {
     let mut report = MergeReport::default();
-    let mut plan: Vec<(KeyBundle, ImportConflict)> = Vec::new();
+    let mut plan: Vec<(KeyBundle, ImportConflict, Option<KeyState>)> = Vec::new();
     let mut conflicts = Vec::new();
     for bundle in bundles {
         let name = bundle.metadata.name().clone();
@@ -311,7 +317,7 @@ pub(crate) fn import_bundles<B: Backend>(
         let by_id = found(vault.key_by_key_id(bundle.metadata.id()))?;
         let by_name = found(vault.key(&name))?;
         if by_id.is_none() && by_name.is_none() {
-            plan.push((bundle, ImportConflict::Refuse));
+            plan.push((bundle, ImportConflict::Refuse, None));
             continue;
         }
         match policy {
@@ -324,25 +330,27 @@ pub(crate) fn import_bundles<B: Backend>(
                         .push((name, SkipReason::NameTakenByAnotherKey));
                     continue;
                 };
-                if existing.state() == KeyState::Destroyed {
-                    report.skipped.push((name, SkipReason::DestroyedInVault));
-                } else if existing.updated_at() > bundle.metadata.updated_at()
-                    || existing.latest_version() > bundle.metadata.latest_version()
-                {
-                    report.skipped.push((name, SkipReason::NewerInVault));
-                } else {
-                    plan.push((bundle, ImportConflict::Replace));
-                }
+                plan.push((bundle, ImportConflict::Replace, Some(existing.state())));
             }
         }
     }
     if !conflicts.is_empty() {
         return Err(BackupError::Conflict { names: conflicts });
     }
-    for (bundle, conflict) in plan {
+    for (bundle, conflict, vault_state) in plan {
         let name = bundle.metadata.name().clone();
         let replacing = conflict == ImportConflict::Replace;
-        vault.import_key(bundle, conflict)?;
+        match vault.import_key(bundle, conflict) {
+            Ok(_) => {}
+            // The store refused (and audited) putting this copy over the vault's: skip it.
+            Err(StoreError::ReplaceRefused { reason, .. }) => {
+                report
+                    .skipped
+                    .push((name, skip_reason(reason, vault_state)));
+                continue;
+            }
+            Err(err) => return Err(err.into()),
+        }
         if replacing {
             report.replaced.push(name);
         } else {
@@ -350,6 +358,19 @@ pub(crate) fn import_bundles<B: Backend>(
         }
     }
     Ok(report)
+}
+
+/// The skip reason of a refused replacement (the older names kept for the common cases).
+fn skip_reason(reason: ReplaceRefusal, vault_state: Option<KeyState>) -> SkipReason {
+    match reason {
+        ReplaceRefusal::KeyRetired if vault_state == Some(KeyState::Destroyed) => {
+            SkipReason::DestroyedInVault
+        }
+        ReplaceRefusal::FewerVersions { .. } | ReplaceRefusal::OlderCopy => {
+            SkipReason::NewerInVault
+        }
+        other => SkipReason::Refused(other),
+    }
 }
 
 /// `Ok(None)` for a key the vault does not have.

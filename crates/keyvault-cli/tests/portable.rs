@@ -563,3 +563,36 @@ fn rust_keyvault_export_files_migrate() {
         "chacha20-poly1305"
     );
 }
+
+/// The reproduction: export k1 at v1, rotate to v3, encrypt with v3, revoke, import
+/// the old export with --replace. Refused with exit 4; k1 stays revoked with its three versions.
+#[test]
+fn import_replace_of_an_older_export_over_a_revoked_key_is_refused() {
+    let a = Env::new();
+    a.key("k1", &["--exportable"]);
+    let out = with_export_password(
+        &a,
+        &["export", "k1", "--out", "k1-v1.json"],
+        EXPORT_PASSWORD,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    a.json(&["key", "rotate", "k1"]);
+    a.json(&["key", "rotate", "k1"]);
+    armoured(&a, "k1", "sealed with v3");
+    a.json(&["key", "revoke", "k1"]);
+    let out = with_export_password(&a, &["import", "k1-v1.json", "--replace"], EXPORT_PASSWORD);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not replaced"));
+    let key = a.json(&["key", "show", "k1"]);
+    assert_eq!(key["state"], "revoked", "{key}");
+    assert_eq!(key["versions"].as_array().unwrap().len(), 3, "{key}");
+}

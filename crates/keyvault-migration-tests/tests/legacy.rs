@@ -17,10 +17,11 @@ use keyvault_backup::legacy::{
     LEGACY_ARGON2_BALANCED, LEGACY_ARGON2_FAST_INSECURE, LegacyAlgorithm, LegacyExport,
     LegacyKeyState, LegacyStore, LegacyUnlock, MigrationOptions, migrate, to_bundles,
 };
-use keyvault_backup::{BackupError, MergePolicy};
+use keyvault_backup::{BackupError, MergePolicy, SkipReason};
+use keyvault_core::audit::AuditOperation;
 use keyvault_core::{KeyAlgorithm, KeyId, KeyName, KeyState, KeyVersion, Timestamp, VersionState};
 use keyvault_crypto::Argon2Params;
-use keyvault_store::{MemoryVault, VaultOptions};
+use keyvault_store::{AuditFilter, MemoryVault, ReplaceRefusal, VaultOptions};
 use rust_keyvault::crypto::AEAD;
 use rust_keyvault::key::{SecretKey as LegacySecret, VersionedKey};
 use rust_keyvault::storage::{
@@ -249,6 +250,75 @@ fn an_encrypted_file_store_migrates_with_its_password() {
         LegacyStore::open(dir.path(), &hostile),
         Err(BackupError::Crypto(_))
     ));
+}
+
+/// The reproduction: migrate the encrypted FileStore, then one of its export files
+/// with replace. The export file carries only v2, so its bundle has v1 as a destroyed
+/// placeholder; replacing used to destroy the vault's v1. The store's merge rule refuses it
+/// (audited), the migration skips the key and v1 stays enabled with its material.
+#[test]
+fn migrating_an_export_file_with_replace_never_destroys_a_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = FileStore::new(dir.path(), fast_config(true)).unwrap();
+    store.init_with_password(STORE_PW).unwrap();
+    let legacy = populate(&mut store);
+    let newest = legacy
+        .iter()
+        .find(|k| k.metadata.base_id.as_bytes() == &[1; 16] && k.metadata.version == 2)
+        .unwrap();
+    let export = store.export_key(&newest.metadata.id, EXPORT_PW).unwrap();
+    let json = export.to_json().unwrap();
+    drop(store);
+
+    let unlock = LegacyUnlock::Password {
+        password: STORE_PW,
+        argon2: LEGACY_ARGON2_FAST_INSECURE,
+    };
+    let read = LegacyStore::open(dir.path(), &unlock).unwrap();
+    let target = vault();
+    let options = MigrationOptions {
+        exportable: true,
+        ..MigrationOptions::default()
+    };
+    migrate(&target, &read.keys, &options).unwrap();
+    let name = KeyName::new("legacy-01010101010101010101010101010101").unwrap();
+    let sealed_v2 = target.encrypt(&name, b"old data", b"").unwrap();
+
+    let from_file = LegacyExport::from_json(&json)
+        .unwrap()
+        .decrypt(EXPORT_PW)
+        .unwrap();
+    let replace = MigrationOptions {
+        conflict: MergePolicy::Replace,
+        ..options
+    };
+    let report = migrate(&target, &[from_file], &replace).unwrap();
+    assert!(report.replaced.is_empty());
+    assert_eq!(
+        report.skipped,
+        vec![(
+            name.clone(),
+            SkipReason::Refused(ReplaceRefusal::VersionMissing(1))
+        )]
+    );
+    let key = target.key(&name).unwrap();
+    assert_eq!(key.versions().len(), 2);
+    assert!(
+        key.versions()
+            .iter()
+            .all(|info| info.state == VersionState::Enabled),
+        "v1 is not destroyed"
+    );
+    check_migrated(&target, &legacy);
+    assert_eq!(&target.decrypt(&sealed_v2, b"").unwrap()[..], b"old data");
+    let refusals = target
+        .audit_log(&AuditFilter {
+            operation: Some(AuditOperation::Import),
+            outcome: Some("error".to_owned()),
+            ..AuditFilter::default()
+        })
+        .unwrap();
+    assert_eq!(refusals.len(), 1, "the refusal is audited");
 }
 
 #[test]

@@ -317,3 +317,30 @@ fn reserve<B: Backend>(
     }
     Err(StoreError::Busy)
 }
+
+/// Add to `batch` the counter of key `id` with `version` marked as having used all of its
+/// `cap` seals: the version came from elsewhere, where it may have sealed already and this
+/// vault cannot count those seals. It still decrypts; the key rotates before its next seal.
+pub(crate) fn mark_exhausted<B: Backend>(
+    backend: &B,
+    barrier: &Barrier,
+    id: KeyId,
+    version: KeyVersion,
+    cap: u64,
+    batch: Batch,
+) -> Result<Batch> {
+    let (mut record, expect) = read(backend, barrier, id)?;
+    if record.version > version.get() {
+        // A newer version already counts: nothing to mark.
+        return Ok(batch);
+    }
+    record.version_uses = if record.version == version.get() {
+        record.version_uses.max(cap)
+    } else {
+        cap
+    };
+    record.version = version.get();
+    let key = barrier.storage_key(Table::Counters, id.as_bytes());
+    let sealed = barrier.seal(&key, &record, 512)?;
+    Ok(batch.put(key, sealed, expect))
+}

@@ -109,6 +109,16 @@ pub enum StoreError {
     #[error("a key named {0} already exists")]
     NameTaken(String),
 
+    /// A key from elsewhere (import with Replace, a merged backup, a migration) was not put
+    /// over the vault's copy, because it would move the key backwards.
+    #[error("key {key} was not replaced: {reason}")]
+    ReplaceRefused {
+        /// The key's name.
+        key: String,
+        /// Why (never secret).
+        reason: crate::merge::ReplaceRefusal,
+    },
+
     /// A rule of the key domain refused the request (lifecycle, policy, validation).
     #[error(transparent)]
     Core(#[from] keyvault_core::Error),
@@ -136,6 +146,7 @@ impl StoreError {
             StoreError::Core(err) => err.kind(),
             StoreError::Conflict { .. }
             | StoreError::NameTaken(_)
+            | StoreError::ReplaceRefused { .. }
             | StoreError::AlreadyExists(_) => ErrorKind::Conflict,
             StoreError::InvalidBatch(_) => ErrorKind::InvalidInput,
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,

@@ -12,6 +12,7 @@ pub mod fuzzing;
 mod head;
 mod header;
 mod keystore;
+mod merge;
 mod records;
 mod vault;
 
@@ -20,6 +21,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use head::{RecordDamage, RecordKind};
 pub use keystore::KeyStore;
+pub use merge::ReplaceRefusal;
 pub use vault::{
     AuditCommit, AuditFilter, AuditReport, CounterSnapshot, DataKey, FileVault, ImportConflict,
     KeyBundle, KeyFilter, MemoryVault, NewKey, Signature, SnapshotBase, Vault, VaultOptions,

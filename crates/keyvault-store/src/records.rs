@@ -146,3 +146,11 @@ pub(crate) fn decode_segment(mut bytes: &[u8]) -> Option<Vec<AuditRecord>> {
     }
     bytes.is_empty().then_some(records)
 }
+
+impl Material {
+    /// Whether two materials are the same, in constant time.
+    pub(crate) fn same_as(&self, other: &Material) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.ct_eq(&other.0))
+    }
+}

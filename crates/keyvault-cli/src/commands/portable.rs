@@ -490,6 +490,7 @@ fn skip_reason(reason: SkipReason) -> &'static str {
         SkipReason::NameTakenByAnotherKey => "name taken by another key",
         SkipReason::DestroyedInVault => "destroyed in the vault",
         SkipReason::NewerInVault => "the vault's copy is newer",
+        SkipReason::Refused(_) => "replacing it would move the vault's key backwards",
         _ => "skipped",
     }
 }

@@ -52,8 +52,10 @@ pub enum ImportConflict {
     Refuse,
     /// Import under this name instead.
     Rename(KeyName),
-    /// Replace the vault's key of the same id (the same key exported earlier): its metadata is
-    /// replaced and the bundle's versions are added. A different key of the same name is
+    /// Put the bundle over the vault's key of the same id and name (the same key exported
+    /// earlier) under the merge rule: the vault's metadata stays and only the versions it
+    /// lacks are added; a bundle that would move the key backwards is refused with
+    /// [`StoreError::ReplaceRefused`] (see docs/BACKUP.md). A different key of the same name is
     /// never replaced.
     Replace,
 }
@@ -192,7 +194,8 @@ impl<B: Backend> Vault<B> {
     /// decides what happens if the name or id is taken. Audited.
     ///
     /// # Errors
-    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`; a core
+    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`;
+    /// [`StoreError::ReplaceRefused`] when a replacement would move the key backwards; a core
     /// `InvalidMetadata` error for an inconsistent bundle; storage errors.
     pub fn import_key(
         &self,
@@ -239,6 +242,15 @@ impl<B: Backend> Vault<B> {
         }
         let id = metadata.id();
         let name = metadata.name().clone();
+        let mut incoming = KeyRecord {
+            metadata: metadata.clone(),
+            material: bundle
+                .versions
+                .iter()
+                .map(|(version, secret)| (version.get(), Material::from_secret(secret)))
+                .collect(),
+        };
+        incoming.forget_destroyed();
         let key_key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
         let name_key = unlocked
             .barrier
@@ -246,9 +258,8 @@ impl<B: Backend> Vault<B> {
         for _ in 0..MAX_ATTEMPTS {
             let existing = self.backend.get(&key_key)?;
             let name_entry = self.backend.get(&name_key)?;
-            let mut material: BTreeMap<u32, Material> = BTreeMap::new();
-            let key_expect = match (&existing, on_conflict) {
-                (None, _) => Expect::Absent,
+            let (record, key_expect, previous) = match (&existing, on_conflict) {
+                (None, _) => (incoming.clone(), Expect::Absent, None),
                 (Some(stored), ImportConflict::Replace) => {
                     let old: KeyRecord =
                         unlocked
@@ -261,8 +272,8 @@ impl<B: Backend> Vault<B> {
                             old.metadata.name()
                         )));
                     }
-                    material = old.material.clone();
-                    Expect::Revision(stored.revision)
+                    let merged = crate::merge::merge_key(&old, &incoming)?;
+                    (merged, Expect::Revision(stored.revision), Some(old))
                 }
                 (Some(_), _) => {
                     return Err(StoreError::NameTaken(format!(
@@ -270,23 +281,39 @@ impl<B: Backend> Vault<B> {
                     )));
                 }
             };
+            // Every live version must have material: a fresh import needs the bundle to carry
+            // them all; a replacement keeps the vault's and needs only the versions it adds.
+            let missing = record.metadata.versions().iter().any(|info| {
+                info.state != keyvault_core::VersionState::Destroyed
+                    && !record.material.contains_key(&info.version.get())
+            });
+            if missing {
+                return Err(invalid("the bundle lacks material for a live version"));
+            }
             let name_expect = match (&name_entry, &existing) {
                 (None, _) => Expect::Absent,
                 (Some(entry), Some(_)) => Expect::Revision(entry.revision),
                 (Some(_), None) => return Err(StoreError::NameTaken(name.to_string())),
             };
-            for (version, secret) in &bundle.versions {
-                material.insert(version.get(), Material::from_secret(secret));
+            let mut batch = Batch::new();
+            // A 96-bit-nonce version that came from elsewhere may have sealed there already.
+            if let (Some(cap), Some(version)) = (
+                record.metadata.algorithm().max_encryptions_per_version(),
+                record.metadata.encryption_version(),
+            ) && previous
+                .as_ref()
+                .is_none_or(|old| old.metadata.version(version).is_none())
+            {
+                batch = crate::counters::mark_exhausted(
+                    &self.backend,
+                    &unlocked.barrier,
+                    id,
+                    version,
+                    cap,
+                    batch,
+                )?;
             }
-            let mut record = KeyRecord {
-                metadata: metadata.clone(),
-                material,
-            };
-            record.forget_destroyed();
-            if needed.iter().any(|v| !record.material.contains_key(v)) {
-                return Err(invalid("the bundle lacks material for a live version"));
-            }
-            let batch = Batch::new()
+            let batch = batch
                 .put(
                     key_key.clone(),
                     unlocked
@@ -303,11 +330,11 @@ impl<B: Backend> Vault<B> {
                 );
             let event = self
                 .event(now, AuditOperation::Import, Outcome::Ok)
-                .for_key(id, metadata.encryption_version())
+                .for_key(id, record.metadata.encryption_version())
                 .with_key_name(name.clone())
                 .with_detail("versions", bundle.versions.len().to_string());
             match self.commit_with_audit(unlocked, batch, vec![event]) {
-                Ok(_) => return Ok(metadata),
+                Ok(_) => return Ok(record.metadata),
                 Err(err) if err.is_retryable() => continue,
                 Err(err) => return Err(err),
             }
@@ -536,6 +563,9 @@ fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Mer
                     .collect(),
             };
             record.forget_destroyed();
+            if let Some(previous) = merged.keys.get(&bundle.metadata.id()) {
+                crate::merge::check_successor(previous, &record)?;
+            }
             merged.keys.insert(bundle.metadata.id(), record);
         }
         for counter in &snapshot.counters {
