@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(armoured, text.trim_ascii(), "one text form per envelope");
     if let Ok(parsed) = Envelope::parse(&bytes) {
         for key in envelope_keys() {
-            let _ = parsed.open(key, golden::ENVELOPE_AAD);
+            let _ = parsed.open(parsed.header().purpose, key, golden::ENVELOPE_AAD);
         }
     }
 });

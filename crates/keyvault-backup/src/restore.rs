@@ -164,24 +164,23 @@ fn report(backup: &VaultBackup, snapshot: &VaultSnapshot) -> BackupReport {
 
 /// Check one backup completely without restoring it: password, HMAC over the whole file, AEAD,
 /// bounded decompression, the payload's structure, every key's metadata and its agreement with
-/// the header. A full backup is also restored into a throw-away in-memory vault, which checks
-/// its audit chain against its anchored head exactly as a restore would. (An incremental backup
-/// alone cannot be checked that far: use [`verify_chain`] with its full backup.)
+/// the header, and a restore into a throw-away in-memory vault, which checks its audit chain
+/// against its anchored head exactly as a restore would. It is [`verify_chain`] of a chain of
+/// one, so it accepts exactly what a restore of that one file accepts: an incremental backup
+/// alone is refused as a broken chain (verify it with its full backup).
 ///
 /// # Errors
 /// As [`open_chain`] and [`Vault::restore`].
 pub fn verify_backup(backup: &VaultBackup, password: &[u8]) -> Result<BackupReport> {
-    let snapshot = backup.open(password)?;
-    let found = report(backup, &snapshot);
-    if backup.base_id().is_none() {
-        dry_run(&[snapshot])?;
-    }
-    Ok(found)
+    let mut checked = verify_chain(std::slice::from_ref(backup), password)?;
+    checked.backups.pop().ok_or(BackupError::BrokenChain {
+        reason: "no backup given",
+    })
 }
 
-/// Check a chain completely without restoring it: every backup as [`verify_backup`] does, every
-/// link, and a restore of the whole chain into a throw-away in-memory vault (audit chain
-/// included).
+/// Check a chain completely without restoring it: every backup, every link ([`open_chain`], the
+/// one chain check [`restore`] also makes), and a restore of the whole chain into a throw-away
+/// in-memory vault (audit chain included). It accepts exactly the chains a restore accepts.
 ///
 /// # Errors
 /// As [`open_chain`] and [`Vault::restore`].

@@ -449,3 +449,60 @@ fn backups_are_one_derivation_and_keep_secrets_out_of_debug() {
         Err(BackupError::InvalidField { .. })
     ));
 }
+
+/// `verify` accepts exactly what `restore` accepts, and refuses the rest with the same error:
+/// every chain here goes through both. Regression: verifying an incremental backup alone passed
+/// while restoring it failed.
+#[test]
+fn verify_and_restore_agree_on_every_chain() {
+    let a = vault();
+    let b = vault();
+    let config = backup_config(PW);
+    a.create_key(NewKey::new(name("one"), KeyAlgorithm::default()))
+        .unwrap();
+    let full = create_backup(&a, &config).unwrap();
+    a.create_key(NewKey::new(name("two"), KeyAlgorithm::default()))
+        .unwrap();
+    let inc1 = create_incremental_backup(&a, &full, &config).unwrap();
+    a.rotate(&name("two")).unwrap();
+    let inc2 = create_incremental_backup(&a, &inc1, &config).unwrap();
+    let other = create_backup(&b, &config).unwrap();
+    let other_inc = create_incremental_backup(&b, &other, &config).unwrap();
+    let chains: Vec<(&str, Vec<VaultBackup>)> = vec![
+        ("full", vec![full.clone()]),
+        ("full, incremental", vec![full.clone(), inc1.clone()]),
+        ("full and two", vec![full.clone(), inc1.clone(), inc2.clone()]),
+        ("incremental alone", vec![inc1.clone()]),
+        ("second incremental alone", vec![inc2.clone()]),
+        ("wrong order", vec![inc1.clone(), full.clone()]),
+        ("gap", vec![full.clone(), inc2.clone()]),
+        ("duplicate", vec![full.clone(), inc1.clone(), inc1.clone()]),
+        ("other vault's incremental", vec![full.clone(), other_inc.clone()]),
+        ("other vault's full", vec![other.clone(), inc1.clone()]),
+        ("empty", vec![]),
+    ];
+    let mut agreed = 0;
+    for (what, chain) in &chains {
+        let verified = if chain.len() == 1 {
+            verify_backup(&chain[0], PW).map(drop)
+        } else {
+            verify_chain(chain, PW).map(drop)
+        };
+        let restored = restore(MemoryBackend::new(), chain, PW, b"new", options()).map(drop);
+        match (&verified, &restored) {
+            (Ok(()), Ok(())) => {}
+            (Err(v), Err(r)) => {
+                assert_eq!(v.kind(), r.kind(), "{what}: {v} / {r}");
+                assert_eq!(v.to_string(), r.to_string(), "{what}");
+            }
+            _ => panic!("{what}: verify {verified:?} but restore {restored:?}"),
+        }
+        agreed += 1;
+    }
+    assert_eq!(agreed, chains.len());
+    assert!(verify_backup(&full, PW).is_ok());
+    assert!(matches!(
+        verify_backup(&inc1, PW),
+        Err(BackupError::BrokenChain { .. })
+    ));
+}
