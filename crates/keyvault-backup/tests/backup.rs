@@ -471,13 +471,19 @@ fn verify_and_restore_agree_on_every_chain() {
     let chains: Vec<(&str, Vec<VaultBackup>)> = vec![
         ("full", vec![full.clone()]),
         ("full, incremental", vec![full.clone(), inc1.clone()]),
-        ("full and two", vec![full.clone(), inc1.clone(), inc2.clone()]),
+        (
+            "full and two",
+            vec![full.clone(), inc1.clone(), inc2.clone()],
+        ),
         ("incremental alone", vec![inc1.clone()]),
         ("second incremental alone", vec![inc2.clone()]),
         ("wrong order", vec![inc1.clone(), full.clone()]),
         ("gap", vec![full.clone(), inc2.clone()]),
         ("duplicate", vec![full.clone(), inc1.clone(), inc1.clone()]),
-        ("other vault's incremental", vec![full.clone(), other_inc.clone()]),
+        (
+            "other vault's incremental",
+            vec![full.clone(), other_inc.clone()],
+        ),
         ("other vault's full", vec![other.clone(), inc1.clone()]),
         ("empty", vec![]),
     ];
