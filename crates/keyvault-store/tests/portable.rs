@@ -220,3 +220,47 @@ fn export_is_authorised_against_and_counted_in_the_usage_limit() {
     let err = vault.export_key(&name("spent"), None).unwrap_err();
     assert!(usage_limit_reached(&err), "{err:?}");
 }
+
+/// A vault restored from a snapshot continues its commit numbering, so an incremental snapshot
+/// of the restored vault against that snapshot holds every change made since; a base newer than
+/// the vault is refused. Regression: the restored vault counted from 3 again, and an incremental
+/// against the full snapshot (taken at a higher number) silently held nothing.
+#[test]
+fn an_incremental_after_a_restore_holds_every_change() {
+    let source = MemoryVault::in_memory(b"a", options()).unwrap();
+    for i in 0..6 {
+        let key = name(&format!("k{i}"));
+        source.create_key(exportable(key.as_str())).unwrap();
+        source.rotate(&key).unwrap();
+    }
+    let full = source.snapshot(None, true).unwrap();
+    let restored = Vault::restore(MemoryBackend::new(), &[full], b"b", options()).unwrap();
+    let full = restored.snapshot(None, true).unwrap();
+    assert!(
+        full.sequence > 13,
+        "the restored vault continues the numbering"
+    );
+    restored.create_key(exportable("after")).unwrap();
+    restored.rotate(&name("k0")).unwrap();
+    let incremental = restored.snapshot(Some(full.as_base()), true).unwrap();
+    let mut changed: Vec<String> = incremental
+        .keys
+        .iter()
+        .map(|bundle| bundle.metadata.name().to_string())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["after", "k0"]);
+
+    // A fresh vault, whose numbering is far behind the base, refuses to follow it.
+    let fresh = MemoryVault::in_memory(b"c", options()).unwrap();
+    let err = fresh.snapshot(Some(full.as_base()), false).unwrap_err();
+    assert_eq!(err.kind(), keyvault_core::ErrorKind::InvalidInput, "{err}");
+
+    // Numbers never go back, and only an empty store takes a starting number.
+    let used = MemoryBackend::new();
+    let vault = Vault::init(used, b"d", options()).unwrap();
+    assert!(matches!(
+        keyvault_store::Backend::continue_sequence(vault.backend(), 1_000),
+        Err(StoreError::InvalidBatch(_))
+    ));
+}

@@ -79,6 +79,15 @@ impl Backend for MemoryBackend {
         Ok(sequence)
     }
 
+    fn continue_sequence(&self, sequence: u64) -> Result<()> {
+        let mut state = self.state.write().map_err(|_| StoreError::Poisoned)?;
+        if !state.records.is_empty() {
+            return Err(super::SEQUENCE_STARTED);
+        }
+        state.sequence = state.sequence.max(sequence);
+        Ok(())
+    }
+
     fn sequence(&self) -> Result<u64> {
         Ok(self
             .state

@@ -137,6 +137,10 @@ impl Batch {
     }
 }
 
+/// The refusal of [`Backend::continue_sequence`] on a store that holds records.
+pub(crate) const SEQUENCE_STARTED: StoreError =
+    StoreError::InvalidBatch("the commit sequence can only be continued on an empty store");
+
 /// Check one precondition against the revision currently stored (`None`: absent).
 pub(crate) fn check_expect(expect: Expect, current: Option<u64>) -> Result<()> {
     let holds = match expect {
@@ -207,6 +211,16 @@ pub trait Backend: Send + Sync {
     /// # Errors
     /// Storage errors.
     fn sequence(&self) -> Result<u64>;
+
+    /// On a store that holds no record, make the next commit take a number above `sequence`
+    /// (numbers never go back):
+    /// a vault restored from a snapshot read at `sequence` continues that snapshot's numbering,
+    /// so every change made after the restore has a revision above the snapshot's and an
+    /// incremental snapshot taken against it misses none.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidBatch`] if the store holds records; storage errors.
+    fn continue_sequence(&self, sequence: u64) -> Result<()>;
 
     /// Where the records live, for error messages (a file path, or "memory").
     fn describe(&self) -> String {

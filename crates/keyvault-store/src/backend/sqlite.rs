@@ -296,6 +296,23 @@ impl Backend for FileBackend {
         })
     }
 
+    fn continue_sequence(&self, sequence: u64) -> Result<()> {
+        self.with_connection(|conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE kv_meta SET value = max(value, ?1) WHERE name = 'sequence' \
+                     AND NOT EXISTS (SELECT 1 FROM kv_records)",
+                    params![sequence],
+                )
+                .map_err(|err| db_error(&self.path, err))?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(super::SEQUENCE_STARTED)
+            }
+        })
+    }
+
     fn sequence(&self) -> Result<u64> {
         self.with_connection(|conn| {
             conn.prepare_cached("SELECT value FROM kv_meta WHERE name = 'sequence'")

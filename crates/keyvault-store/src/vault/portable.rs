@@ -362,6 +362,14 @@ impl<B: Backend> Vault<B> {
         self.audit_now(event)?;
         for _ in 0..MAX_ATTEMPTS {
             let before = self.backend.sequence()?;
+            // A base from the future of this vault (another vault's, or this vault's before it
+            // was put back or restored from an older copy) would make changes look old.
+            if base.is_some_and(|base| base.sequence >= before) {
+                return Err(broken_chain(
+                    "the base snapshot is not older than this vault's state: it belongs to another \
+                     copy of the vault, so an incremental snapshot against it would miss changes",
+                ));
+            }
             let snapshot = self.read_snapshot(&unlocked, base, include_audit, before)?;
             if self.backend.sequence()? == before {
                 return Ok(snapshot);
@@ -502,6 +510,12 @@ impl<B: Backend> Vault<B> {
             audit_head: merged.audit_head,
             records: RecordHead::default(),
         };
+        // The restored vault continues the numbering of the last snapshot, so every later change
+        // has a revision above it and an incremental snapshot against it misses none.
+        let last = snapshots
+            .last()
+            .map_or(full.sequence, |latest| latest.sequence);
+        backend.continue_sequence(last)?;
         crate::head::commit_with_head(&backend, &unlocked.barrier, batch, meta, None)?;
         let vault = Vault::assemble(backend, options, std::sync::Arc::new(unlocked));
         let event = vault

@@ -72,6 +72,10 @@ impl Backend for SharedMemory {
         self.0.sequence()
     }
 
+    fn continue_sequence(&self, sequence: u64) -> keyvault_store::Result<()> {
+        self.0.continue_sequence(sequence)
+    }
+
     fn compact(&self) -> keyvault_store::Result<keyvault_store::Scrub> {
         self.0.compact()
     }
