@@ -264,3 +264,25 @@ fn an_incremental_after_a_restore_holds_every_change() {
         Err(StoreError::InvalidBatch(_))
     ));
 }
+
+/// `derive` refuses a length of 0 or above 8160 before it counts a use: a limited key keeps its
+/// whole budget. Regression: the use was counted (and the buffer allocated) first.
+#[test]
+fn derive_checks_its_length_before_counting_a_use() {
+    let vault = MemoryVault::in_memory(b"a", options()).unwrap();
+    let mut spec = NewKey::new(name("mac"), KeyAlgorithm::HmacSha256);
+    spec.policy.max_operations = Some(1);
+    vault.create_key(spec).unwrap();
+    for length in [0, 8161, usize::MAX] {
+        let err = vault.derive(&name("mac"), b"ctx", length).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::Crypto(keyvault_crypto::CryptoError::LengthOutOfRange { .. })
+            ),
+            "{length}: {err:?}"
+        );
+    }
+    let (_, out) = vault.derive(&name("mac"), b"ctx", 8160).unwrap();
+    assert_eq!(out.len(), 8160);
+}

@@ -13,7 +13,7 @@ use keyvault_core::{
     Envelope, EnvelopeHeader, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, Purpose,
     authorize, envelope, rotation_due,
 };
-use keyvault_crypto::kdf::hkdf_sha256;
+use keyvault_crypto::kdf::{HKDF_MAX_OUTPUT, hkdf_sha256};
 use keyvault_crypto::mac::{HmacSha256, MAC_LEN, MacTag};
 use keyvault_crypto::{AeadKey, SecretKey, Zeroizing};
 
@@ -299,6 +299,16 @@ impl<B: Backend> Vault<B> {
         length: usize,
     ) -> Result<(KeyVersion, Zeroizing<Vec<u8>>)> {
         self.audited(AuditOperation::Derive, Some(name), b"", |_| {
+            // Checked before anything is allocated or a use is counted.
+            if !(1..=HKDF_MAX_OUTPUT).contains(&length) {
+                return Err(keyvault_crypto::CryptoError::LengthOutOfRange {
+                    what: "derived length",
+                    min: 1,
+                    max: HKDF_MAX_OUTPUT,
+                    actual: length,
+                }
+                .into());
+            }
             let key = self.key_by_name(name)?;
             let (key, version) = self.prepare(key, KeyOperation::Derive, None, 1)?;
             let mut out = Zeroizing::new(vec![0u8; length]);
