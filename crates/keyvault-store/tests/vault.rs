@@ -2847,16 +2847,7 @@ fn key_transition_audit_records_match_the_metadata() {
             }
         };
         let after = vault.transition(&key, transition).unwrap();
-        let operation = match via {
-            TransitionKind::Activate => AuditOperation::Activate,
-            TransitionKind::Disable => AuditOperation::Disable,
-            TransitionKind::Enable => AuditOperation::Enable,
-            TransitionKind::Deprecate => AuditOperation::Deprecate,
-            TransitionKind::Revoke => AuditOperation::Revoke,
-            TransitionKind::ScheduleDeletion => AuditOperation::ScheduleDeletion,
-            TransitionKind::CancelDeletion => AuditOperation::CancelDeletion,
-            TransitionKind::Destroy => AuditOperation::Destroy,
-        };
+        let operation = AuditOperation::from(via);
         let record = last_change(vault, operation, before.id());
         assert_eq!(detail(&record, "from"), from.as_str(), "{from} --{via}-->");
         assert_eq!(
@@ -2894,12 +2885,7 @@ fn version_transition_audit_records_match_the_metadata() {
         assert_eq!(before.version(v1).unwrap().state, from);
         let after = vault.version_transition(&key, v1, via).unwrap();
         assert_eq!(after.version(v1).unwrap().state, to);
-        let operation = match via {
-            VersionTransition::Disable => AuditOperation::DisableVersion,
-            VersionTransition::Enable => AuditOperation::EnableVersion,
-            VersionTransition::Revoke => AuditOperation::RevokeVersion,
-            VersionTransition::Destroy => AuditOperation::DestroyVersion,
-        };
+        let operation = AuditOperation::from(via);
         let record = last_change(vault, operation, before.id());
         assert_eq!(record.event.key_version, Some(v1), "{from} --{via:?}-->");
         assert_eq!(detail(&record, "version"), "1");
