@@ -22,8 +22,13 @@ fn system_now() -> Timestamp {
 }
 
 /// The fixed time of `KEYVAULT_TEST_NOW`, if it is set and parses: an absolute time, or
-/// `+DURATION` / `-DURATION` from the system clock.
+/// `+DURATION` / `-DURATION` from the system clock. Only builds with debug assertions (the test
+/// builds) read it: a release build, as `cargo install` makes, ignores it, so whoever controls
+/// the environment of the shipped binary cannot step past a deletion window or backdate events.
 pub(crate) fn test_now() -> Option<Timestamp> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
     let value = std::env::var(TEST_NOW_ENV).ok()?;
     let value = value.trim();
     if let Some(ahead) = value.strip_prefix('+') {
