@@ -4,10 +4,11 @@
 //! The head lives in the sealed metadata record and is rewritten by every commit. For each table
 //! it holds the number of records and an additive multiset digest: the sum, modulo 2^256, of one
 //! HMAC-SHA256 term per record (under the master key's `record-head` subkey) over the record's
-//! storage key, revision and stored value (of a sealed value, its nonce and tag). A commit subtracts the terms of the records it
-//! overwrites or deletes and adds those of the records it writes, so it costs one HMAC per
-//! record written, whatever the size of the vault. A sum (unlike an XOR) does not let two equal
-//! terms cancel out, and without the subkey no one can compute a term.
+//! storage key, revision and stored value (of a sealed value, its nonce and tag). A commit
+//! subtracts the terms of the records it overwrites or deletes and adds those of the records it
+//! writes, so it costs one HMAC per record written, whatever the size of the vault. A sum
+//! (unlike an XOR) does not let two equal terms cancel out, and without the subkey no one can
+//! compute a term.
 //!
 //! Every record but the metadata record itself is covered: the header, keys, names, usage
 //! counters, audit segments, and any record of a table this version does not know. The head also
@@ -123,7 +124,7 @@ pub(crate) struct TableDigest {
     /// How many records the table holds.
     count: u64,
     /// The sum, modulo 2^256 (big-endian), of the records' terms.
-    #[serde(with = "hex_digest")]
+    #[serde(with = "crate::header::hex_array")]
     sum: [u8; 32],
 }
 
@@ -403,27 +404,6 @@ fn verify_records(barrier: &Barrier, records: &[Record], before: u64, after: u64
         }
     }
     Ok(())
-}
-
-mod hex_digest {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub(super) fn serialize<S: Serializer>(
-        bytes: &[u8; 32],
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex::encode(bytes))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<[u8; 32], D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let bytes = hex::decode(&text).map_err(D::Error::custom)?;
-        bytes
-            .try_into()
-            .map_err(|_| D::Error::custom("wrong length"))
-    }
 }
 
 #[cfg(test)]

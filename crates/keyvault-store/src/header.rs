@@ -338,7 +338,7 @@ fn decode_hex(text: &str, what: &str) -> Result<Zeroizing<Vec<u8>>> {
 }
 
 /// Serde for a fixed-size byte array as hex.
-mod hex_array {
+pub(crate) mod hex_array {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
 
     pub(crate) fn serialize<S: Serializer, const N: usize>(

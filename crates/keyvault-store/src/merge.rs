@@ -6,7 +6,7 @@
 //! the vault lacks (numbers above its latest). Anything else that would move the key backwards
 //! is refused with a [`ReplaceRefusal`] saying why; see docs/BACKUP.md.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::fmt;
 
 use keyvault_core::{KeyMetadata, KeyState, KeyVersion, VersionState, VersionTransition};
@@ -203,16 +203,16 @@ pub(crate) fn check_successor(previous: &KeyRecord, next: &KeyRecord) -> Result<
             return Err(refuse(before, ReplaceRefusal::MaterialDiffers(*number)));
         }
     }
-    let destroyed_before: BTreeMap<u32, ()> = before
+    let destroyed_before: BTreeSet<u32> = before
         .versions()
         .iter()
         .filter(|info| info.state == VersionState::Destroyed)
-        .map(|info| (info.version.get(), ()))
+        .map(|info| info.version.get())
         .collect();
     if let Some(number) = next
         .material
         .keys()
-        .find(|number| destroyed_before.contains_key(number))
+        .find(|number| destroyed_before.contains(number))
     {
         return Err(refuse(before, ReplaceRefusal::VersionRetired(*number)));
     }

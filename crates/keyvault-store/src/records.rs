@@ -31,6 +31,23 @@ impl std::fmt::Debug for KeyRecord {
 }
 
 impl KeyRecord {
+    /// A record of `metadata` holding the material of `versions` (as a `KeyBundle` carries
+    /// them), less that of versions the metadata says are destroyed.
+    pub(crate) fn from_parts(
+        metadata: KeyMetadata,
+        versions: &BTreeMap<keyvault_core::KeyVersion, SecretKey>,
+    ) -> Self {
+        let mut record = KeyRecord {
+            metadata,
+            material: versions
+                .iter()
+                .map(|(version, secret)| (version.get(), Material::from_secret(secret)))
+                .collect(),
+        };
+        record.forget_destroyed();
+        record
+    }
+
     /// A generous size for the record's JSON, so the encoding buffer never reallocates (which
     /// would leave copies of key material in freed memory).
     pub(crate) fn encoded_size_hint(&self) -> usize {
@@ -68,6 +85,12 @@ impl Material {
 
     pub(crate) fn to_secret(&self) -> SecretKey {
         SecretKey::from_array(&self.0)
+    }
+
+    /// Whether two materials are the same, in constant time.
+    pub(crate) fn same_as(&self, other: &Material) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(self.0.ct_eq(&other.0))
     }
 }
 
@@ -145,12 +168,4 @@ pub(crate) fn decode_segment(mut bytes: &[u8]) -> Option<Vec<AuditRecord>> {
         records.push(AuditRecord { seq, event, mac });
     }
     bytes.is_empty().then_some(records)
-}
-
-impl Material {
-    /// Whether two materials are the same, in constant time.
-    pub(crate) fn same_as(&self, other: &Material) -> bool {
-        use subtle::ConstantTimeEq;
-        bool::from(self.0.ct_eq(&other.0))
-    }
 }

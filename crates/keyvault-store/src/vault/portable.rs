@@ -24,7 +24,7 @@ use crate::barrier::{Barrier, Table, audit_key, singleton_key};
 use crate::error::{Result, StoreError};
 use crate::head::RecordHead;
 use crate::header::Header;
-use crate::records::{CounterRecord, KeyRecord, Material, NameEntry, VaultMeta};
+use crate::records::{CounterRecord, KeyRecord, NameEntry, VaultMeta};
 
 /// One key in the clear: its metadata and the 32-byte root of each version carried.
 pub struct KeyBundle {
@@ -242,15 +242,7 @@ impl<B: Backend> Vault<B> {
         }
         let id = metadata.id();
         let name = metadata.name().clone();
-        let mut incoming = KeyRecord {
-            metadata: metadata.clone(),
-            material: bundle
-                .versions
-                .iter()
-                .map(|(version, secret)| (version.get(), Material::from_secret(secret)))
-                .collect(),
-        };
-        incoming.forget_destroyed();
+        let incoming = KeyRecord::from_parts(metadata.clone(), &bundle.versions);
         let key_key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
         let name_key = unlocked
             .barrier
@@ -568,15 +560,7 @@ fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Mer
     };
     for snapshot in snapshots {
         for bundle in &snapshot.keys {
-            let mut record = KeyRecord {
-                metadata: bundle.metadata.clone(),
-                material: bundle
-                    .versions
-                    .iter()
-                    .map(|(v, secret)| (v.get(), Material::from_secret(secret)))
-                    .collect(),
-            };
-            record.forget_destroyed();
+            let record = KeyRecord::from_parts(bundle.metadata.clone(), &bundle.versions);
             if let Some(previous) = merged.keys.get(&bundle.metadata.id()) {
                 crate::merge::check_successor(previous, &record)?;
             }
