@@ -29,12 +29,12 @@ pub mod golden {
     /// Key export v1, binary.
     pub const EXPORT_BIN: &[u8] =
         include_bytes!("../../crates/keyvault-backup/tests/golden/export_v1.bin");
-    /// Backup v1, full.
+    /// Backup v2, full.
     pub const BACKUP_FULL: &[u8] =
-        include_bytes!("../../crates/keyvault-backup/tests/golden/backup_full_v1.kvbk");
-    /// Backup v1, incremental (follows [`BACKUP_FULL`]).
+        include_bytes!("../../crates/keyvault-backup/tests/golden/backup_full_v2.kvbk");
+    /// Backup v2, incremental (follows [`BACKUP_FULL`]).
     pub const BACKUP_INCREMENTAL: &[u8] =
-        include_bytes!("../../crates/keyvault-backup/tests/golden/backup_incremental_v1.kvbk");
+        include_bytes!("../../crates/keyvault-backup/tests/golden/backup_incremental_v2.kvbk");
     /// Envelope v1 golden key: bytes 0, 1, ..., 31.
     pub const ENVELOPE_KEY: [u8; 32] = {
         let mut key = [0u8; 32];

@@ -1,4 +1,4 @@
-//! Whole-vault backups: [`VaultBackup`], "Backup v1" in docs/FORMATS.md.
+//! Whole-vault backups: [`VaultBackup`], "Backup v2" in docs/FORMATS.md.
 //!
 //! A backup file is an authenticated header, the XChaCha20-Poly1305 encryption of a serialized
 //! [`VaultSnapshot`] (zstd-compressed if asked) with the header as associated data, and an
@@ -24,8 +24,9 @@ use crate::codec::{self, CHECK_LEN, FileKeys, Labels, Reader, Writer};
 use crate::error::{BackupError, Result};
 use crate::payload;
 
-/// The backup format version this release writes and reads.
-pub const BACKUP_FORMAT_VERSION: u32 = 1;
+/// The backup format version this release writes and reads. Version 1 (before lineage ids,
+/// with audit records as JSON) is refused as unsupported.
+pub const BACKUP_FORMAT_VERSION: u32 = 2;
 /// First four bytes of every backup file.
 pub const BACKUP_MAGIC: [u8; 4] = *b"KVBK";
 /// Largest serialized snapshot (before compression) a backup may hold: 256 MiB.
@@ -148,7 +149,7 @@ pub struct BackupMetadata {
     pub created_at: Timestamp,
     /// Keys carried (for an incremental backup, those changed since its base).
     pub key_count: u64,
-    /// The format version (1).
+    /// The format version (2).
     pub format_version: u32,
     /// The HMAC-SHA256 tag over the whole file, which is also the backup's id.
     pub checksum: BackupId,
@@ -164,6 +165,9 @@ pub struct BackupMetadata {
     pub base: Option<BackupId>,
     /// The vault's commit sequence number at the snapshot.
     pub sequence: u64,
+    /// The history of the vault the snapshot was taken from (new at every restore); an
+    /// incremental backup has its base's lineage.
+    pub lineage: [u8; 16],
     /// The vault's audit chain head at the snapshot.
     pub audit_head: ChainHead,
 }
@@ -177,6 +181,7 @@ struct Header {
     key_count: u64,
     data_size: u64,
     sequence: u64,
+    lineage: [u8; 16],
     audit_head: ChainHead,
     algorithm: Algorithm,
     argon2: Argon2Params,
@@ -196,6 +201,7 @@ impl Header {
             .u64(self.key_count)
             .u64(self.data_size)
             .u64(self.sequence)
+            .raw(&self.lineage)
             .u64(self.audit_head.count)
             .raw(self.audit_head.last_mac.as_bytes())
             .u8(self.algorithm.id())
@@ -246,6 +252,7 @@ impl Header {
             });
         }
         let sequence = r.u64()?;
+        let lineage = r.array()?;
         let audit_head = ChainHead {
             count: r.u64()?,
             last_mac: ChainMac::from_bytes(r.array()?),
@@ -323,6 +330,7 @@ impl Header {
                 key_count,
                 data_size,
                 sequence,
+                lineage,
                 audit_head,
                 algorithm,
                 argon2,
@@ -483,6 +491,7 @@ impl VaultBackup {
             key_count: u64::try_from(snapshot.keys.len()).unwrap_or(u64::MAX),
             data_size,
             sequence: snapshot.sequence,
+            lineage: snapshot.lineage,
             audit_head: snapshot.audit_head,
             algorithm: ALGORITHM,
             argon2: config.argon2,
@@ -529,6 +538,7 @@ impl VaultBackup {
             data_size: header.data_size,
             base: header.base,
             sequence: header.sequence,
+            lineage: header.lineage,
             audit_head: header.audit_head,
         };
         Ok(VaultBackup {
@@ -585,6 +595,7 @@ impl VaultBackup {
         SnapshotBase {
             sequence: self.header.sequence,
             audit_head: self.header.audit_head,
+            lineage: self.header.lineage,
         }
     }
 
@@ -684,6 +695,7 @@ impl VaultBackup {
             && snapshot.audit.is_some() == self.metadata.has_audit_logs
             && snapshot.base.is_some() == self.header.base.is_some()
             && snapshot.sequence == self.header.sequence
+            && snapshot.lineage == self.header.lineage
             && snapshot.audit_head == self.header.audit_head;
         if !agrees {
             return Err(BackupError::Inconsistent {

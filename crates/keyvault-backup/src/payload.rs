@@ -1,16 +1,19 @@
 //! The plaintext a backup encrypts: a [`VaultSnapshot`] in postcard, through wire structs of
 //! our own.
 //!
-//! keyvault-core's metadata and audit types use internally tagged enums, which postcard (a
-//! non-self-describing format) cannot deserialize. So each key's metadata and each audit record
-//! travel as the JSON bytes keyvault-core's serde produces, embedded as byte strings in the
-//! postcard structure; everything else (ids, counters, material, chain heads) is plain postcard.
-//! The layout is in docs/FORMATS.md ("Backup v1", payload).
+//! keyvault-core's metadata uses internally tagged enums, which postcard (a non-self-describing
+//! format) cannot deserialize, so each key's metadata travels as the JSON of the key export
+//! format, embedded as a byte string. Each audit record travels as exactly the bytes its chain
+//! MAC covers (the canonical event encoding), so the chain can be recomputed from the backup
+//! alone. Everything else (ids, counters, material, chain heads) is plain postcard. The layout
+//! is in docs/FORMATS.md ("Backup v2", payload).
 
 use std::collections::BTreeMap;
 
 use keyvault_core::audit::ChainMac;
-use keyvault_core::{AuditRecord, ChainHead, KeyId, KeyMetadata, KeyVersion, Timestamp};
+use keyvault_core::{
+    AuditEvent, AuditRecord, ChainHead, KeyId, KeyMetadata, KeyVersion, Timestamp,
+};
 use keyvault_crypto::{SecretKey, Zeroizing};
 use keyvault_store::{CounterSnapshot, KeyBundle, SnapshotBase, VaultSnapshot};
 use serde::{Deserialize, Serialize};
@@ -28,11 +31,12 @@ struct PayloadWire {
     vault_id: [u8; 16],
     vault_created_at: u64,
     sequence: u64,
+    lineage: [u8; 16],
     master_key: [u8; 32],
-    base: Option<HeadWire>,
+    base: Option<BaseWire>,
     keys: Vec<KeyWire>,
     counters: Vec<CounterWire>,
-    audit: Option<Vec<Vec<u8>>>,
+    audit: Option<Vec<AuditWire>>,
     head: HeadWire,
 }
 
@@ -48,6 +52,21 @@ struct HeadWire {
     sequence: u64,
     audit_count: u64,
     audit_last_mac: [u8; 32],
+}
+
+/// A base's position and lineage.
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct BaseWire {
+    head: HeadWire,
+    lineage: [u8; 16],
+}
+
+/// One audit record: its position, its chain MAC and the canonical event bytes the MAC covers.
+#[derive(Serialize, Deserialize)]
+struct AuditWire {
+    seq: u64,
+    mac: [u8; 32],
+    event: Vec<u8>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -104,10 +123,13 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
         Some(records) => {
             let mut out = Vec::with_capacity(records.len());
             for record in records {
-                let json = serde_json::to_vec(record)
-                    .map_err(|err| BackupError::malformed("audit record", err))?;
-                estimate = estimate.saturating_add(json.len()).saturating_add(8);
-                out.push(json);
+                let event = record.event.canonical_bytes();
+                estimate = estimate.saturating_add(event.len()).saturating_add(48);
+                out.push(AuditWire {
+                    seq: record.seq,
+                    mac: *record.mac.as_bytes(),
+                    event,
+                });
             }
             Some(out)
         }
@@ -117,10 +139,12 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
         vault_id: snapshot.vault_id,
         vault_created_at: snapshot.created_at.as_unix_millis(),
         sequence: snapshot.sequence,
+        lineage: snapshot.lineage,
         master_key: *snapshot.master_key.expose_secret(),
-        base: snapshot
-            .base
-            .map(|base| head_wire(base.sequence, base.audit_head)),
+        base: snapshot.base.map(|base| BaseWire {
+            head: head_wire(base.sequence, base.audit_head),
+            lineage: base.lineage,
+        }),
         keys,
         counters: snapshot
             .counters
@@ -195,10 +219,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<VaultSnapshot> {
         None => None,
         Some(records) => {
             let mut out = Vec::with_capacity(records.len());
-            for json in records {
-                let record: AuditRecord = serde_json::from_slice(json)
-                    .map_err(|err| BackupError::malformed("audit record", err))?;
-                out.push(record);
+            for record in records {
+                out.push(AuditRecord {
+                    seq: record.seq,
+                    event: AuditEvent::from_canonical_bytes(&record.event)
+                        .map_err(|err| BackupError::malformed("audit record", err))?,
+                    mac: ChainMac::from_bytes(record.mac),
+                });
             }
             Some(out)
         }
@@ -207,10 +234,12 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<VaultSnapshot> {
         vault_id: wire.vault_id,
         created_at: Timestamp::from_unix_millis(wire.vault_created_at),
         sequence: wire.sequence,
+        lineage: wire.lineage,
         master_key: SecretKey::from_array(&wire.master_key),
-        base: wire.base.map(|head| SnapshotBase {
-            sequence: head.sequence,
-            audit_head: chain_head(head),
+        base: wire.base.map(|base| SnapshotBase {
+            sequence: base.head.sequence,
+            audit_head: chain_head(base.head),
+            lineage: base.lineage,
         }),
         keys,
         counters: wire

@@ -50,6 +50,12 @@ pub fn open_chain(chain: &[VaultBackup], password: &[u8]) -> Result<Vec<VaultSna
                     reason: "the backups belong to different vaults",
                 });
             }
+            if snapshot.lineage != before.lineage {
+                return Err(BackupError::BrokenChain {
+                    reason: "the backups belong to different histories of the vault (a restore \
+                             came between them)",
+                });
+            }
             if snapshot.base != Some(before.as_base()) {
                 return Err(BackupError::BrokenChain {
                     reason: "an incremental backup does not follow the state of the one before it",

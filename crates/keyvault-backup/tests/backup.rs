@@ -301,12 +301,13 @@ fn handmade(password: &[u8], flags: u32, data_size: u64, body: &[u8]) -> Vec<u8>
     let mac = derive_subkey(&root, "backup-mac", b"").unwrap();
     let check = derive_subkey(&root, "backup-check", b"").unwrap();
     let mut out = b"KVBK".to_vec();
-    out.extend_from_slice(&1u32.to_be_bytes());
+    out.extend_from_slice(&2u32.to_be_bytes());
     out.extend_from_slice(&flags.to_be_bytes());
     out.extend_from_slice(&0u64.to_be_bytes()); // created_at
     out.extend_from_slice(&0u64.to_be_bytes()); // key_count
     out.extend_from_slice(&data_size.to_be_bytes());
     out.extend_from_slice(&0u64.to_be_bytes()); // sequence
+    out.extend_from_slice(&[0u8; 16]); // lineage
     out.extend_from_slice(&0u64.to_be_bytes()); // audit count
     out.extend_from_slice(&[0u8; 32]); // audit last mac
     out.push(1);
@@ -368,18 +369,18 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
     let full = create_backup(&source, &backup_config(PW)).unwrap();
     let bytes = full.as_bytes();
     // Argon2 parameters sit after magic 4, version 4, flags 4, created 8, keys 8, size 8,
-    // sequence 8, audit count 8, audit mac 32, algorithm 1: offset 85.
-    assert_eq!(&bytes[85..89], &19_456u32.to_be_bytes());
+    // sequence 8, lineage 16, audit count 8, audit mac 32, algorithm 1: offset 101.
+    assert_eq!(&bytes[101..105], &19_456u32.to_be_bytes());
     let patch = |offset: usize, value: u32| {
         let mut b = bytes.to_vec();
         b[offset..offset + 4].copy_from_slice(&value.to_be_bytes());
         b
     };
     for (what, file) in [
-        ("memory 2^32-1 KiB", patch(85, u32::MAX)),
-        ("passes 2^32-1", patch(89, u32::MAX)),
-        ("lanes 2^24-1", patch(93, (1 << 24) - 1)),
-        ("below the floor", patch(85, 64)),
+        ("memory 2^32-1 KiB", patch(101, u32::MAX)),
+        ("passes 2^32-1", patch(105, u32::MAX)),
+        ("lanes 2^24-1", patch(109, (1 << 24) - 1)),
+        ("below the floor", patch(101, 64)),
     ] {
         let started = Instant::now();
         let err = VaultBackup::from_bytes(file).unwrap_err();
@@ -396,26 +397,26 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
     }
     // A salt length byte past 64, and a 1 MB salt spliced in.
     let mut long_salt = bytes.to_vec();
-    long_salt[97] = 200;
+    long_salt[113] = 200;
     assert!(matches!(
         VaultBackup::from_bytes(long_salt),
         Err(BackupError::InvalidField { .. })
     ));
-    let mut spliced = bytes[..98].to_vec();
+    let mut spliced = bytes[..114].to_vec();
     spliced.extend(std::iter::repeat_n(0xaa, 1_000_000));
-    spliced.extend_from_slice(&bytes[98..]);
+    spliced.extend_from_slice(&bytes[114..]);
     assert!(VaultBackup::from_bytes(spliced).is_err());
     // Unknown version, flags and algorithm.
     assert!(matches!(
-        VaultBackup::from_bytes(patch(4, 2)),
-        Err(BackupError::UnsupportedVersion { version: 2, .. })
+        VaultBackup::from_bytes(patch(4, 3)),
+        Err(BackupError::UnsupportedVersion { version: 3, .. })
     ));
     assert!(matches!(
         VaultBackup::from_bytes(patch(8, 1 << 9)),
         Err(BackupError::InvalidField { .. })
     ));
     let mut other_alg = bytes.to_vec();
-    other_alg[84] = 3;
+    other_alg[100] = 3;
     assert!(matches!(
         VaultBackup::from_bytes(other_alg),
         Err(BackupError::UnsupportedAlgorithm { .. })

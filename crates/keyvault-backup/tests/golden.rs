@@ -1,8 +1,10 @@
-//! Golden files of format v1, kept forever: an export in JSON and in binary, a full backup and
-//! an incremental backup following it. They were generated once from the fixed inputs below
-//! (`KEYVAULT_REGENERATE_GOLDEN=1 cargo test -p keyvault-backup --test golden -- --ignored`
-//! writes them again, which only a new format version may need); these tests check that this
-//! release still decodes, authenticates, re-encodes and restores them exactly.
+//! Golden files, kept forever: an export of format 1 in JSON and in binary, and a full backup and
+//! an incremental backup following it, of format 2. They were generated once from the fixed
+//! inputs below (`KEYVAULT_REGENERATE_GOLDEN=1 cargo test -p keyvault-backup --test golden --
+//! --ignored` writes the files of the current format versions that do not exist yet, which only
+//! a new format version needs); these tests check that this release still decodes,
+//! authenticates, re-encodes and restores them exactly. The backups of format 1 (before lineage
+//! ids) are kept to show that they are refused clearly.
 
 // Test code: a panic is a test failure, which is the point.
 #![allow(
@@ -20,8 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{CHEAP, T0, backup_config, name};
+use keyvault_backup::backup::BACKUP_FORMAT_VERSION;
 use keyvault_backup::{
-    ExportedKey, ImportConflict, ImportOptions, VaultBackup, create_backup,
+    BackupError, ExportedKey, ImportConflict, ImportOptions, VaultBackup, create_backup,
     create_incremental_backup, import_key, restore, verify_chain,
 };
 use keyvault_core::{KeyAlgorithm, KeyId, KeyMetadata, KeyOperation, KeyPolicy, KeyVersion};
@@ -110,6 +113,14 @@ fn read(file: &str) -> Vec<u8> {
     std::fs::read(dir().join(file)).unwrap()
 }
 
+/// Write `bytes` to the golden file `file` unless it exists: golden files never change.
+fn write_new(file: &str, bytes: &[u8]) {
+    let path = dir().join(file);
+    if !path.exists() {
+        std::fs::write(path, bytes).unwrap();
+    }
+}
+
 #[test]
 #[ignore = "writes the golden files; run only for a new format version"]
 fn regenerate_golden_files() {
@@ -125,8 +136,12 @@ fn regenerate_golden_files() {
         T0.saturating_add(Duration::from_secs(2)),
     )
     .unwrap();
-    std::fs::write(dir().join("export_v1.json"), exported.to_json()).unwrap();
-    std::fs::write(dir().join("export_v1.bin"), exported.to_bytes()).unwrap();
+    let export = exported.format_version();
+    write_new(
+        &format!("export_v{export}.json"),
+        exported.to_json().as_bytes(),
+    );
+    write_new(&format!("export_v{export}.bin"), &exported.to_bytes());
 
     let vault = MemoryVault::in_memory(b"golden vault", options()).unwrap();
     vault
@@ -140,12 +155,12 @@ fn regenerate_golden_files() {
         .unwrap();
     config.comment = Some("golden incremental".to_owned());
     let incremental = create_incremental_backup(&vault, &full, &config).unwrap();
-    std::fs::write(dir().join("backup_full_v1.kvbk"), full.as_bytes()).unwrap();
-    std::fs::write(
-        dir().join("backup_incremental_v1.kvbk"),
+    let backup = BACKUP_FORMAT_VERSION;
+    write_new(&format!("backup_full_v{backup}.kvbk"), full.as_bytes());
+    write_new(
+        &format!("backup_incremental_v{backup}.kvbk"),
         incremental.as_bytes(),
-    )
-    .unwrap();
+    );
 }
 
 #[test]
@@ -180,10 +195,25 @@ fn export_v1_json_and_binary_still_open() {
 }
 
 #[test]
-fn backup_v1_full_and_incremental_still_restore() {
-    let full = VaultBackup::from_bytes(read("backup_full_v1.kvbk")).unwrap();
-    let incremental = VaultBackup::from_bytes(read("backup_incremental_v1.kvbk")).unwrap();
-    assert_eq!(full.metadata().format_version, 1);
+fn backup_v1_files_are_refused_as_unsupported() {
+    for file in ["backup_full_v1.kvbk", "backup_incremental_v1.kvbk"] {
+        match VaultBackup::from_bytes(read(file)) {
+            Err(BackupError::UnsupportedVersion {
+                version: 1,
+                supported: 2,
+                ..
+            }) => {}
+            other => panic!("{file}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn backup_v2_full_and_incremental_still_restore() {
+    let full = VaultBackup::from_bytes(read("backup_full_v2.kvbk")).unwrap();
+    let incremental = VaultBackup::from_bytes(read("backup_incremental_v2.kvbk")).unwrap();
+    assert_eq!(full.metadata().format_version, 2);
+    assert_eq!(full.metadata().lineage, incremental.metadata().lineage);
     assert_eq!(full.metadata().comment.as_deref(), Some("golden full"));
     assert_eq!(full.metadata().key_count, 1);
     assert_eq!(full.metadata().created_at, T0);

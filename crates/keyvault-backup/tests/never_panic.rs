@@ -51,7 +51,7 @@ fn export_key() -> &'static ExportKey {
 fn backup_keys() -> &'static [BackupKey; 2] {
     static KEYS: OnceLock<[BackupKey; 2]> = OnceLock::new();
     KEYS.get_or_init(|| {
-        ["backup_full_v1.kvbk", "backup_incremental_v1.kvbk"].map(|file| {
+        ["backup_full_v2.kvbk", "backup_incremental_v2.kvbk"].map(|file| {
             VaultBackup::from_bytes(golden(file))
                 .unwrap()
                 .derive_key(PASSWORD)
@@ -157,8 +157,8 @@ proptest! {
             vec![
                 vec![],
                 b"KVBK".to_vec(),
-                b"KVBK\0\0\0\x01\0\0\0\x07".to_vec(),
-                golden("backup_full_v1.kvbk")[..98].to_vec(),
+                b"KVBK\0\0\0\x02\0\0\0\x07".to_vec(),
+                golden("backup_full_v2.kvbk")[..114].to_vec(),
             ],
             1024,
         ),
@@ -190,9 +190,9 @@ proptest! {
         edits in prop::collection::vec(edit(), 1..4),
     ) {
         let original = golden(if incremental {
-            "backup_incremental_v1.kvbk"
+            "backup_incremental_v2.kvbk"
         } else {
-            "backup_full_v1.kvbk"
+            "backup_full_v2.kvbk"
         });
         let bytes = edited(&original, &edits);
         prop_assert_eq!(open_backup(&bytes), bytes == original);

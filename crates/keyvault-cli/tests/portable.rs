@@ -366,6 +366,67 @@ fn backups_are_created_verified_inspected_and_restored() {
     let _ = PASSWORD;
 }
 
+/// The reproduction of a silently empty incremental: full backup, restore it, change the
+/// restored vault, then an incremental against the full backup. Refused (exit 3, a broken
+/// chain) with the way forward; a full backup of the restored vault starts its own chain.
+#[test]
+fn an_incremental_against_a_backup_from_before_a_restore_is_refused() {
+    let env = Env::new();
+    env.key("one", &[]);
+    env.key("two", &[]);
+    ok_json(&backup_cmd(
+        &env,
+        &["--json", "backup", "create", "--out", "f1.kvbk"],
+    ));
+    ok_json(&backup_cmd(
+        &env,
+        &["--json", "restore", "f1.kvbk", "--to", "v2.db"],
+    ));
+    let in_v2 = |args: &[&str]| {
+        env.cmd()
+            .env("KEYVAULT_BACKUP_PASSWORD", BACKUP_PASSWORD)
+            .env("KEYVAULT_PATH", env.path("v2.db"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(in_v2(&["key", "create", "three"]).status.success());
+    assert!(in_v2(&["key", "rotate", "one"]).status.success());
+    let out = in_v2(&[
+        "backup",
+        "create",
+        "--out",
+        "i1.kvbk",
+        "--incremental-from",
+        "f1.kvbk",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("another history"), "{stderr}");
+    assert!(stderr.contains("take a full backup"), "{stderr}");
+    assert!(!env.path("i1.kvbk").exists());
+
+    let f2 = ok_json(&in_v2(&["--json", "backup", "create", "--out", "f2.kvbk"]));
+    assert!(in_v2(&["key", "create", "four"]).status.success());
+    let i2 = ok_json(&in_v2(&[
+        "--json",
+        "backup",
+        "create",
+        "--out",
+        "i2.kvbk",
+        "--incremental-from",
+        "f2.kvbk",
+    ]));
+    assert_eq!(i2["key_count"], 1);
+    assert_eq!(i2["base"], f2["backup_id"]);
+    let lineage = |file: &str| env.json(&["backup", "inspect", file])["lineage"].clone();
+    assert_eq!(lineage("f2.kvbk"), lineage("i2.kvbk"));
+    assert_ne!(lineage("f1.kvbk"), lineage("f2.kvbk"));
+    // A chain that splices the two histories is refused by verify.
+    let out = backup_cmd(&env, &["backup", "verify", "f1.kvbk", "i2.kvbk"]);
+    assert_eq!(out.status.code(), Some(3));
+}
+
 /// A rust-keyvault 0.2 FileStore directory in plaintext mode, written by hand in its format:
 /// `.vault_metadata.json` and one JSON file per key version.
 fn legacy_store(dir: &std::path::Path) -> [u8; 16] {

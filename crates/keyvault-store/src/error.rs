@@ -97,6 +97,16 @@ pub enum StoreError {
         damage: crate::head::RecordDamage,
     },
 
+    /// Snapshots that do not form one chain: a restore given an incremental snapshot first, one
+    /// that does not follow the snapshot before it, or one of another vault or of another history
+    /// of the vault (a restore came between them); or an incremental snapshot asked against a
+    /// base this vault's history does not contain.
+    #[error("the snapshots do not form one chain: {reason}")]
+    BrokenChain {
+        /// Why (never secret).
+        reason: &'static str,
+    },
+
     /// The vault is locked: its keys were wiped by [`crate::Vault::lock`].
     #[error("the vault is locked")]
     Locked,
@@ -155,7 +165,8 @@ impl StoreError {
             StoreError::Tampered { .. }
             | StoreError::Corrupt(_)
             | StoreError::AuditRollback { .. }
-            | StoreError::RecordsRolledBack { .. } => ErrorKind::Integrity,
+            | StoreError::RecordsRolledBack { .. }
+            | StoreError::BrokenChain { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
             StoreError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
             StoreError::Crypto(_) => ErrorKind::InvalidInput,

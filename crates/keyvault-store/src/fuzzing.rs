@@ -251,6 +251,7 @@ pub fn sample_records() -> Result<Vec<(RecordKind, Vec<u8>)>> {
             reencode(&VaultMeta {
                 audit_head: head,
                 records: RecordHead::default(),
+                lineage: [7; crate::records::LINEAGE_LEN],
             })?,
         ),
         (RecordKind::Name, reencode(&NameEntry { key_id: id })?),

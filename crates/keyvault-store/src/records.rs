@@ -117,7 +117,16 @@ pub(crate) struct VaultMeta {
     /// The count and digest of every other record, kept by `head::commit_with_head` (every
     /// commit) and checked when the vault is opened.
     pub(crate) records: RecordHead,
+
+    /// Which history of the vault this is: random at creation and new at every restore, so an
+    /// incremental snapshot can only follow a base taken from the same history. (Vaults made
+    /// before lineage ids were recorded read as all zeros until they are restored.)
+    #[serde(default, with = "crate::header::hex_array")]
+    pub(crate) lineage: [u8; LINEAGE_LEN],
 }
+
+/// Bytes in a lineage id.
+pub(crate) const LINEAGE_LEN: usize = 16;
 
 /// The name index: which key a name belongs to.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]

@@ -223,8 +223,9 @@ fn export_is_authorised_against_and_counted_in_the_usage_limit() {
 
 /// A vault restored from a snapshot continues its commit numbering, so an incremental snapshot
 /// of the restored vault against that snapshot holds every change made since; a base newer than
-/// the vault is refused. Regression: the restored vault counted from 3 again, and an incremental
-/// against the full snapshot (taken at a higher number) silently held nothing.
+/// the vault is refused, and so is the snapshot it was restored from (another lineage).
+/// Regression: the restored vault counted from 3 again, and an incremental against the full
+/// snapshot (taken at a higher number) silently held nothing.
 #[test]
 fn an_incremental_after_a_restore_holds_every_change() {
     let source = MemoryVault::in_memory(b"a", options()).unwrap();
@@ -233,9 +234,24 @@ fn an_incremental_after_a_restore_holds_every_change() {
         source.create_key(exportable(key.as_str())).unwrap();
         source.rotate(&key).unwrap();
     }
-    let full = source.snapshot(None, true).unwrap();
-    let restored = Vault::restore(MemoryBackend::new(), &[full], b"b", options()).unwrap();
+    let source_full = source.snapshot(None, true).unwrap();
+    let restored = Vault::restore(
+        MemoryBackend::new(),
+        std::slice::from_ref(&source_full),
+        b"b",
+        options(),
+    )
+    .unwrap();
+    // The restored vault is a history of its own: the snapshot it came from is not a base.
+    let err = restored
+        .snapshot(Some(source_full.as_base()), false)
+        .unwrap_err();
+    assert!(
+        matches!(&err, StoreError::BrokenChain { reason } if reason.contains("another history")),
+        "{err:?}"
+    );
     let full = restored.snapshot(None, true).unwrap();
+    assert_ne!(full.lineage, source_full.lineage);
     assert!(
         full.sequence > 13,
         "the restored vault continues the numbering"
@@ -254,7 +270,14 @@ fn an_incremental_after_a_restore_holds_every_change() {
     // A fresh vault, whose numbering is far behind the base, refuses to follow it.
     let fresh = MemoryVault::in_memory(b"c", options()).unwrap();
     let err = fresh.snapshot(Some(full.as_base()), false).unwrap_err();
-    assert_eq!(err.kind(), keyvault_core::ErrorKind::InvalidInput, "{err}");
+    assert_eq!(err.kind(), keyvault_core::ErrorKind::Integrity, "{err}");
+    // Nor does it follow a base of its own lineage from a future it has not reached.
+    let mut ahead = fresh.snapshot(None, false).unwrap().as_base();
+    ahead.sequence += 100;
+    assert!(matches!(
+        fresh.snapshot(Some(ahead), false),
+        Err(StoreError::BrokenChain { .. })
+    ));
 
     // Numbers never go back, and only an empty store takes a starting number.
     let used = MemoryBackend::new();

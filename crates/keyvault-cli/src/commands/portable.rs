@@ -231,6 +231,7 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
                 "data_size": meta.data_size,
                 "file_size": backup.as_bytes().len(),
                 "sequence": meta.sequence,
+                "lineage": hex::encode(meta.lineage),
                 "audit_records": meta.audit_head.count,
                 "argon2": { "memory_kib": params.memory_kib, "iterations": params.iterations, "lanes": params.lanes },
                 "algorithm": backup.encryption_algorithm().name(),

@@ -239,6 +239,7 @@ impl<B: Backend> Vault<B> {
         let genesis = VaultMeta {
             audit_head: keyvault_core::ChainHead::GENESIS,
             records: RecordHead::default(),
+            lineage: keyvault_crypto::random::bytes()?,
         };
         let batch = Batch::new().put(
             singleton_key(Table::Header),

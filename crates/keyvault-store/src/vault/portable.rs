@@ -80,6 +80,8 @@ pub struct SnapshotBase {
     pub sequence: u64,
     /// The base's audit chain head.
     pub audit_head: ChainHead,
+    /// The history of the vault the base was taken from (see [`VaultSnapshot::lineage`]).
+    pub lineage: [u8; 16],
 }
 
 /// A vault's whole content in the clear, as backups carry it. Handle with care: it holds the
@@ -91,6 +93,10 @@ pub struct VaultSnapshot {
     pub created_at: Timestamp,
     /// The commit sequence number the snapshot was read at.
     pub sequence: u64,
+    /// Which history of the vault the snapshot was read from: random when the vault was
+    /// created, new at every restore. An incremental snapshot only follows a base of the same
+    /// lineage, since after a restore the sequence numbers of two histories can meet.
+    pub lineage: [u8; 16],
     /// The master key, so a restored vault keeps its audit chain verifiable.
     pub master_key: SecretKey,
     /// The base this snapshot follows, if it is incremental.
@@ -109,6 +115,7 @@ impl fmt::Debug for VaultSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultSnapshot")
             .field("sequence", &self.sequence)
+            .field("lineage", &hex::encode(self.lineage))
             .field("base", &self.base)
             .field("keys", &self.keys.len())
             .field("audit_records", &self.audit.as_ref().map(Vec::len))
@@ -123,6 +130,7 @@ impl VaultSnapshot {
         SnapshotBase {
             sequence: self.sequence,
             audit_head: self.audit_head,
+            lineage: self.lineage,
         }
     }
 }
@@ -340,6 +348,8 @@ impl<B: Backend> Vault<B> {
     /// snapshot with its log includes its own event.
     ///
     /// # Errors
+    /// [`StoreError::BrokenChain`] if `base` was not taken from this vault's history (another
+    /// lineage, or a sequence number this vault has not reached);
     /// [`StoreError::Busy`] if the vault never stays still long enough; storage errors.
     pub fn snapshot(
         &self,
@@ -347,27 +357,59 @@ impl<B: Backend> Vault<B> {
         include_audit: bool,
     ) -> Result<VaultSnapshot> {
         let unlocked = self.unlocked()?;
-        let mut event = self.event(self.now(), AuditOperation::Backup, Outcome::Ok);
+        let checked = base.map_or(Ok(()), |base| self.check_base(base));
+        let mut event = self.event(
+            self.now(),
+            AuditOperation::Backup,
+            super::outcome_of_result(&checked),
+        );
         if base.is_some() {
             event = event.with_detail("incremental", "true");
         }
         self.audit_now(event)?;
+        checked?;
         for _ in 0..MAX_ATTEMPTS {
             let before = self.backend.sequence()?;
-            // A base from the future of this vault (another vault's, or this vault's before it
-            // was put back or restored from an older copy) would make changes look old.
-            if base.is_some_and(|base| base.sequence >= before) {
-                return Err(broken_chain(
-                    "the base snapshot is not older than this vault's state: it belongs to another \
-                     copy of the vault, so an incremental snapshot against it would miss changes",
-                ));
-            }
             let snapshot = self.read_snapshot(&unlocked, base, include_audit, before)?;
             if self.backend.sequence()? == before {
                 return Ok(snapshot);
             }
         }
         Err(StoreError::Busy)
+    }
+
+    /// Whether an incremental snapshot may follow `base`: it must come from this vault's
+    /// history (its lineage, a sequence number this vault has reached, a point of its audit
+    /// log). Commits only raise the sequence and extend the log, so a base that passes here
+    /// stays valid for the whole snapshot.
+    fn check_base(&self, base: SnapshotBase) -> Result<()> {
+        // After a restore, the old and the new history number their commits alike: only the
+        // lineage tells a base of this history from one of another.
+        let (meta, _) = self.read_meta()?;
+        if base.lineage != meta.lineage {
+            return Err(broken_chain(
+                "the base was taken from another history of this vault (a restore came between \
+                 them) or from another vault; take a full backup",
+            ));
+        }
+        // A base from the future (this vault's, before it was put back to an older copy)
+        // would make changes look old; so would one whose log this vault's log does not
+        // continue (a copy put back, then changed as far again).
+        let in_log = match base.audit_head.count.checked_sub(1) {
+            None => true,
+            Some(last) => self
+                .read_audit_records()?
+                .iter()
+                .any(|record| record.seq == last && record.mac == base.audit_head.last_mac),
+        };
+        if base.sequence > self.backend.sequence()? || !in_log {
+            return Err(broken_chain(
+                "the base is not part of this vault's history: the vault was put back to an \
+                 older copy since, so an incremental snapshot against it would miss changes; take \
+                 a full backup",
+            ));
+        }
+        Ok(())
     }
 
     fn read_snapshot(
@@ -436,6 +478,7 @@ impl<B: Backend> Vault<B> {
             vault_id: header.vault_id,
             created_at: header.created_at,
             sequence,
+            lineage: meta.lineage,
             master_key: unlocked.master.clone(),
             base,
             keys,
@@ -452,8 +495,8 @@ impl<B: Backend> Vault<B> {
     /// audit chain when the log is included.
     ///
     /// # Errors
-    /// [`StoreError::AlreadyExists`] if the backend holds a vault; a core `InvalidMetadata`
-    /// error for a broken or foreign chain of snapshots; an audit chain error; storage errors.
+    /// [`StoreError::AlreadyExists`] if the backend holds a vault; [`StoreError::BrokenChain`]
+    /// for a broken or foreign chain of snapshots; an audit chain error; storage errors.
     pub fn restore(
         backend: B,
         snapshots: &[VaultSnapshot],
@@ -474,6 +517,12 @@ impl<B: Backend> Vault<B> {
             if next.vault_id != full.vault_id || next.master_key != full.master_key {
                 return Err(broken_chain(
                     "an incremental snapshot belongs to another vault",
+                ));
+            }
+            if next.lineage != full.lineage {
+                return Err(broken_chain(
+                    "an incremental snapshot belongs to another history of the vault (a restore \
+                     came between them)",
                 ));
             }
             if next.base != Some(previous.as_base()) {
@@ -501,6 +550,9 @@ impl<B: Backend> Vault<B> {
         let meta = VaultMeta {
             audit_head: merged.audit_head,
             records: RecordHead::default(),
+            // A restored vault starts a history of its own: backups of the vault it came from
+            // can no longer be a base for its incremental backups, nor its backups for theirs.
+            lineage: keyvault_crypto::random::bytes()?,
         };
         // The restored vault continues the numbering of the last snapshot, so every later change
         // has a revision above it and an incremental snapshot against it misses none.
@@ -538,7 +590,7 @@ impl super::FileVault {
 }
 
 fn broken_chain(reason: &'static str) -> StoreError {
-    StoreError::Core(keyvault_core::Error::InvalidMetadata { reason })
+    StoreError::BrokenChain { reason }
 }
 
 /// The state after applying every snapshot in order.
