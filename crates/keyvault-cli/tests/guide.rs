@@ -15,6 +15,7 @@
 //! `KEYVAULT_WRITE_GUIDE=1 cargo test -p keyvault-cli --test guide` rewrites the expected outputs
 //! (and `# exit N` comments) in docs/GUIDE.md from the real run, keeping every line whose masked
 //! form did not change, so a changed message elsewhere is reconciled in one command.
+//! `KEYVAULT_WRITE_GUIDE=all` takes every line from the run (fresh, consistent times and ids).
 // Test code: a panic is a test failure, which is the point.
 #![allow(
     clippy::unwrap_used,
@@ -176,6 +177,7 @@ impl Shell {
         };
         let script = format!(
             "__kv_state='{state}'\n\
+             umask 022\n\
              source \"$__kv_state\"\n\
              trap '__kv_status=$?; {{ export -p; printf \"cd %q\\n\" \"$PWD\"; }} > \"$__kv_state\"; exit $__kv_status' EXIT\n\
              {errexit}\n\
@@ -223,7 +225,7 @@ fn the_guide_runs_as_written() {
         eprintln!("skipped: docs/GUIDE.md is checked with debug builds only");
         return;
     }
-    let write = std::env::var_os(WRITE_ENV).is_some();
+    let write = std::env::var(WRITE_ENV).ok();
     let text = std::fs::read_to_string(guide_path()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let steps = parse(&lines);
@@ -259,19 +261,24 @@ fn the_guide_runs_as_written() {
             .unwrap();
         }
         // Keep every expected line whose masked form is unchanged, so a rewrite changes only
-        // what the program now prints differently.
+        // what the program now prints differently (`all` takes every line from this run, for
+        // one consistent set of times and ids).
         let merged = actual
             .iter()
             .enumerate()
             .map(|(index, actual)| match expected.get(index) {
-                Some(expected) if mask(expected) == mask(actual) => (*expected).to_owned(),
+                Some(expected)
+                    if mask(expected) == mask(actual) && write.as_deref() != Some("all") =>
+                {
+                    (*expected).to_owned()
+                }
                 _ => actual.clone(),
             })
             .collect();
         rewritten.push((merged, status));
     }
 
-    if write {
+    if write.is_some() {
         let new_text = rewrite(&lines, &steps, &rewritten);
         if new_text != text {
             std::fs::write(guide_path(), new_text).unwrap();
