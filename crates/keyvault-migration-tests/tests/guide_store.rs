@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rust_keyvault::key::{SecretKey, VersionedKey};
-use rust_keyvault::storage::{FileStore, KeyLifeCycle, KeyStore, PersistentStorage, StorageConfig};
+use rust_keyvault::storage::{FileStore, KeyStore, PersistentStorage, StorageConfig};
 use rust_keyvault::{Algorithm, KeyId, KeyMetadata, KeyState};
 
 /// The password the guide gives for the store.
