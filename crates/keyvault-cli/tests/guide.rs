@@ -237,6 +237,16 @@ fn the_guide_runs_as_written() {
 
     let root = tempfile::tempdir().unwrap();
     let shell = Shell::new(root.path());
+    // The guide's analysis examples use jq; say so plainly rather than fail on its first use.
+    let jq = Command::new("bash")
+        .args(["-c", "command -v jq"])
+        .env("PATH", &shell.path)
+        .output()
+        .unwrap();
+    assert!(
+        jq.status.success(),
+        "docs/GUIDE.md uses jq (section 6): install it to run this test"
+    );
     let mut report = String::new();
     // New output lines per step, for the rewrite.
     let mut rewritten: Vec<(Vec<String>, i32)> = Vec::new();
