@@ -237,21 +237,38 @@ fn the_guide_runs_as_written() {
 
     let root = tempfile::tempdir().unwrap();
     let shell = Shell::new(root.path());
-    // The guide's analysis examples use jq; say so plainly rather than fail on its first use.
-    let jq = Command::new("bash")
+    // The guide's analysis examples use jq. Without it, those commands (which nothing later
+    // depends on) are skipped with a note, so the suite needs nothing but Rust; CI installs jq
+    // and sets KEYVAULT_GUIDE_REQUIRE_JQ, so there every command is checked.
+    let has_jq = Command::new("bash")
         .args(["-c", "command -v jq"])
         .env("PATH", &shell.path)
         .output()
-        .unwrap();
+        .unwrap()
+        .status
+        .success();
     assert!(
-        jq.status.success(),
-        "docs/GUIDE.md uses jq (section 6): install it to run this test"
+        has_jq || std::env::var_os("KEYVAULT_GUIDE_REQUIRE_JQ").is_none(),
+        "docs/GUIDE.md uses jq (section 6) and KEYVAULT_GUIDE_REQUIRE_JQ is set: install jq"
     );
+    assert!(
+        has_jq || write.is_none(),
+        "rewriting docs/GUIDE.md needs jq, to run every command"
+    );
+    let mut skipped = 0;
     let mut report = String::new();
     // New output lines per step, for the rewrite.
     let mut rewritten: Vec<(Vec<String>, i32)> = Vec::new();
     for step in &steps {
         let expected = &lines[step.output_start..step.output_start + step.output_len];
+        if !has_jq && uses_jq(&step.command) {
+            skipped += 1;
+            rewritten.push((
+                expected.iter().map(|line| (*line).to_owned()).collect(),
+                step.expected_status,
+            ));
+            continue;
+        }
         let (actual, status) = shell.run(step);
         let same_output = expected.len() == actual.len()
             && expected
@@ -302,6 +319,18 @@ fn the_guide_runs_as_written() {
          If the program is right, run `{WRITE_ENV}=1 cargo test -p keyvault-cli --test guide` \
          to rewrite the shown outputs, then check the prose around them."
     );
+    if skipped > 0 {
+        eprintln!(
+            "note: jq is not installed: {skipped} commands of docs/GUIDE.md were not checked"
+        );
+    }
+}
+
+/// Whether a guide command runs jq (a word of its own, not part of another).
+fn uses_jq(command: &str) -> bool {
+    command
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .any(|word| word == "jq")
 }
 
 fn indent(lines: impl Iterator<Item = String>) -> String {
@@ -376,4 +405,14 @@ fn commands_outputs_and_exit_comments_are_parsed() {
         rewrite(&lines, &steps, &outputs),
         "text\n```sh\n$ not run\n```\n```console\n$ a\nnew\n$ b   # exit 4\n```\n"
     );
+}
+
+#[test]
+fn only_commands_that_run_jq_are_skipped_without_it() {
+    assert!(uses_jq(
+        "jq -c 'select(.outcome==\"error\")' audit.jsonl | head -2"
+    ));
+    assert!(uses_jq("keyvault --json audit verify | jq -r .head"));
+    assert!(!uses_jq("keyvault audit export --out audit.jsonl"));
+    assert!(!uses_jq("echo jquery-jq2 > x"));
 }
