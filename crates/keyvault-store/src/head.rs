@@ -337,27 +337,49 @@ pub(crate) fn commit_with_head<B: Backend>(
 /// How often opening re-reads the records when other writers commit while it reads them.
 const MAX_VERIFY_ATTEMPTS: usize = 20;
 
-/// Check every record of the vault against the head sealed in its metadata record.
+/// Every record of the vault, read in one scan, and the commit sequence before and after it.
+pub(crate) struct Scan {
+    records: Vec<Record>,
+    before: u64,
+    after: u64,
+}
+
+/// Read every record. Needs no key, so it can run while the password is being derived.
+///
+/// # Errors
+/// Storage errors.
+pub(crate) fn scan<B: Backend>(backend: &B) -> Result<Scan> {
+    // The sequence before and after brackets the moment the scan saw, so the head's sequence
+    // must lie between the two.
+    let before = backend.sequence()?;
+    let records = backend.scan_prefix(&[])?;
+    let after = backend.sequence()?;
+    Ok(Scan {
+        records,
+        before,
+        after,
+    })
+}
+
+/// Check every record of the vault, as `first` read them, against the head sealed in its
+/// metadata record; read again if someone committed during the scan and the check failed.
 ///
 /// # Errors
 /// [`StoreError::RecordsRolledBack`] naming the damage; [`StoreError::Tampered`] if the
 /// metadata record is missing or does not open; storage errors.
-pub(crate) fn verify<B: Backend>(backend: &B, barrier: &Barrier) -> Result<()> {
-    let mut outcome = Ok(());
-    for _ in 0..MAX_VERIFY_ATTEMPTS {
-        // The records are read in one scan; the sequence before and after brackets the moment
-        // it saw, so the head's sequence must lie between the two.
-        let before = backend.sequence()?;
-        let records = backend.scan_prefix(&[])?;
-        let after = backend.sequence()?;
-        outcome = verify_records(barrier, &records, before, after);
-        if outcome.is_ok() || before == after {
+pub(crate) fn verify<B: Backend>(backend: &B, barrier: &Barrier, first: Scan) -> Result<()> {
+    let mut scanned = first;
+    let mut attempts = 1;
+    loop {
+        let outcome = verify_records(barrier, &scanned.records, scanned.before, scanned.after);
+        if outcome.is_ok() || scanned.before == scanned.after || attempts == MAX_VERIFY_ATTEMPTS {
             return outcome;
         }
         // Someone committed meanwhile; a backend whose scan is not one snapshot may have shown
         // a mix of two states, so read again.
+        scanned = scan(backend)?;
+        attempts += 1;
     }
-    outcome
 }
 
 fn verify_records(barrier: &Barrier, records: &[Record], before: u64, after: u64) -> Result<()> {

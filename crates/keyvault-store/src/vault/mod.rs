@@ -263,8 +263,7 @@ impl<B: Backend> Vault<B> {
     /// [`StoreError::RecordsRolledBack`] if a record was put back from an older copy, deleted or
     /// added.
     pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
-        let unlocked = unlock_backend(&backend, password)?;
-        head::verify(&backend, &unlocked.barrier)?;
+        let unlocked = unlock_checked(&backend, password)?;
         let vault = Vault::assemble(backend, options, Arc::new(unlocked));
         let now = vault.now();
         vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
@@ -314,8 +313,7 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// As [`Vault::open`].
     pub fn unlock(&self, password: &[u8]) -> Result<()> {
-        let unlocked = unlock_backend(&self.backend, password)?;
-        head::verify(&self.backend, &unlocked.barrier)?;
+        let unlocked = unlock_checked(&self.backend, password)?;
         *self.unlocked.write().map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
         let now = self.now();
         self.audit_usage(self.event(now, AuditOperation::Unlock, Outcome::Ok))
@@ -585,6 +583,23 @@ pub(crate) fn outcome_of(err: &StoreError) -> Outcome {
 /// The audit outcome of a finished request.
 pub(crate) fn outcome_of_result<T>(result: &Result<T>) -> Outcome {
     result.as_ref().map_or_else(outcome_of, |_| Outcome::Ok)
+}
+
+/// Unlock with `password`, then check every record against the record head. Reading the
+/// records needs no key, so it runs on a second thread beside the password derivation, and
+/// opening a large vault costs little more than the derivation itself.
+fn unlock_checked<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> {
+    let (unlocked, scanned) = std::thread::scope(|scope| {
+        let scanning = scope.spawn(|| head::scan(backend));
+        let unlocked = unlock_backend(backend, password);
+        let scanned = scanning
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (unlocked, scanned)
+    });
+    let unlocked = unlocked?;
+    head::verify(backend, &unlocked.barrier, scanned?)?;
+    Ok(unlocked)
 }
 
 /// Read the header, unlock a keyslot, derive the subkeys and check the header's MAC.
