@@ -48,9 +48,14 @@ pub(crate) fn test_now() -> Option<Timestamp> {
 /// # Errors
 /// A sentence saying what was expected.
 pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
+    parse_timestamp_at(text, now())
+}
+
+/// [`parse_timestamp`] with relative times counted from `now`.
+fn parse_timestamp_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("now") {
-        return Ok(now());
+        return Ok(now);
     }
     let relative = text
         .strip_prefix("now")
@@ -58,7 +63,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
         .unwrap_or(text);
     if let Some(rest) = relative.strip_prefix('+') {
         let duration = parse_duration(rest)?;
-        return now()
+        return now
             .checked_add(duration)
             .ok_or_else(|| format!("{text:?} is too far in the future"));
     }
@@ -66,7 +71,7 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<Timestamp, String> {
         let duration = parse_duration(rest)?;
         let millis = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX);
         return Ok(Timestamp::from_unix_millis(
-            now().as_unix_millis().saturating_sub(millis),
+            now.as_unix_millis().saturating_sub(millis),
         ));
     }
     parse_absolute(text)
@@ -291,13 +296,19 @@ mod tests {
 
     #[test]
     fn relative_times_move_from_now() {
-        let before = now();
-        let later = parse_timestamp("+1d").unwrap();
-        assert!(later.as_unix_millis() >= before.as_unix_millis() + 86_400_000);
-        let earlier = parse_timestamp("now-1h").unwrap();
-        assert!(
-            earlier < before || earlier.as_unix_millis() + 3_600_000 >= before.as_unix_millis()
+        let at = Timestamp::from_unix_millis(1_750_000_000_000);
+        let parse = |text| parse_timestamp_at(text, at).unwrap().as_unix_millis();
+        assert_eq!(parse("now"), 1_750_000_000_000);
+        assert_eq!(parse("+1d"), 1_750_000_000_000 + 86_400_000);
+        assert_eq!(parse("now+90m"), 1_750_000_000_000 + 5_400_000);
+        assert_eq!(parse("now-1h"), 1_750_000_000_000 - 3_600_000);
+        assert_eq!(parse("-2w"), 1_750_000_000_000 - 14 * 86_400_000);
+        // Far enough back, a relative time stops at the epoch rather than wrapping.
+        assert_eq!(
+            parse_timestamp_at("-1d", Timestamp::UNIX_EPOCH).unwrap(),
+            Timestamp::UNIX_EPOCH
         );
+        assert!(parse_timestamp_at("+1d", Timestamp::from_unix_millis(u64::MAX)).is_err());
     }
 
     #[test]
