@@ -2509,9 +2509,13 @@ fn audit_commit_modes<B: TestBackend>() {
     let key = delayed.key("k", KeyAlgorithm::default());
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
-    std::thread::sleep(Duration::from_millis(80));
+    // The age is read from the vault's clock, not the wall clock: no sleeping.
+    delayed.clock.advance(Duration::from_millis(49));
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
-    assert_eq!(committed(&reader, AuditOperation::Encrypt), 2);
+    assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
+    delayed.clock.advance(Duration::from_millis(1));
+    delayed.vault.encrypt(&key, b"x", b"").unwrap();
+    assert_eq!(committed(&reader, AuditOperation::Encrypt), 3);
 }
 
 // ---------------------------------------------------------------------------------------------

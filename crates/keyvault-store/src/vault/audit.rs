@@ -2,7 +2,6 @@
 //! log back and verifying it.
 
 use std::sync::Mutex;
-use std::time::Instant;
 
 use keyvault_core::audit::{AuditOperation, verify_log};
 use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, Timestamp};
@@ -24,7 +23,8 @@ pub(crate) struct AuditBuffer {
 #[derive(Default)]
 struct Pending {
     events: Vec<keyvault_core::AuditEvent>,
-    oldest: Option<Instant>,
+    /// When the oldest waiting event was queued, by the vault's clock.
+    oldest: Option<Timestamp>,
 }
 
 impl AuditBuffer {
@@ -84,13 +84,14 @@ pub struct AuditReport {
 impl<B: Backend> Vault<B> {
     /// Queue a usage event; commit it now or with others, as [`AuditCommit`] says.
     pub(crate) fn audit_usage(&self, event: keyvault_core::AuditEvent) -> Result<()> {
+        let now = self.now();
         let due = {
             let mut pending = self
                 .audit
                 .pending
                 .lock()
                 .map_err(|_| StoreError::Poisoned)?;
-            pending.oldest.get_or_insert_with(Instant::now);
+            pending.oldest.get_or_insert(now);
             pending.events.push(event);
             match self.audit.mode {
                 AuditCommit::Synchronous => true,
@@ -101,7 +102,7 @@ impl<B: Backend> Vault<B> {
                     pending.events.len() >= max_events
                         || pending
                             .oldest
-                            .is_some_and(|oldest| oldest.elapsed() >= max_delay)
+                            .is_some_and(|oldest| now.saturating_since(oldest) >= max_delay)
                 }
             }
         };
@@ -141,7 +142,7 @@ impl<B: Backend> Vault<B> {
                 .map_err(|_| StoreError::Poisoned)?;
             let later = std::mem::replace(&mut pending.events, events);
             pending.events.extend(later);
-            pending.oldest.get_or_insert_with(Instant::now);
+            pending.oldest.get_or_insert(self.now());
         }
         result
     }
