@@ -48,7 +48,8 @@ pub enum AuditCommit {
     Grouped {
         /// Most events buffered before a commit.
         max_events: usize,
-        /// Oldest buffered event's age that forces a commit at the next operation.
+        /// Oldest buffered event's age (by the vault's clock) that forces a commit at the next
+        /// operation.
         max_delay: Duration,
     },
 }
