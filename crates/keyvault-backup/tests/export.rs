@@ -233,7 +233,7 @@ fn wrong_password_is_a_clear_error() {
     let refused = target
         .audit_log(&keyvault_store::AuditFilter {
             operation: Some(keyvault_core::audit::AuditOperation::Import),
-            outcome: Some("error".to_owned()),
+            outcome: Some(keyvault_core::OutcomeKind::Error),
             ..Default::default()
         })
         .unwrap();

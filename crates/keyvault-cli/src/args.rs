@@ -768,12 +768,12 @@ pub(crate) enum OutcomeArg {
 }
 
 impl OutcomeArg {
-    /// The store's name for it.
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The kind of outcome it selects.
+    pub(crate) fn kind(self) -> keyvault_core::OutcomeKind {
         match self {
-            OutcomeArg::Ok => "ok",
-            OutcomeArg::Denied => "denied",
-            OutcomeArg::Error => "error",
+            OutcomeArg::Ok => keyvault_core::OutcomeKind::Ok,
+            OutcomeArg::Denied => keyvault_core::OutcomeKind::Denied,
+            OutcomeArg::Error => keyvault_core::OutcomeKind::Error,
         }
     }
 }

@@ -273,11 +273,12 @@ pub(crate) fn key_list_text(keys: &[KeyMetadata]) -> String {
 
 /// The outcome of an audit record: `ok`, `denied` or `error`, and why.
 fn outcome(outcome: &Outcome) -> (&'static str, Option<String>) {
-    match outcome {
-        Outcome::Ok => ("ok", None),
-        Outcome::Denied { reason } => ("denied", Some(reason.code().to_owned())),
-        Outcome::Error { kind } => ("error", Some(kind.as_str().to_owned())),
-    }
+    let reason = match outcome {
+        Outcome::Ok => None,
+        Outcome::Denied { reason } => Some(reason.code().to_owned()),
+        Outcome::Error { kind } => Some(kind.as_str().to_owned()),
+    };
+    (outcome.kind().as_str(), reason)
 }
 
 /// The JSON view of an audit record.

@@ -15,7 +15,7 @@ pub mod rotation;
 mod time;
 
 pub use crate::algorithm::{KeyAlgorithm, KeyPurpose};
-pub use crate::audit::{AuditEvent, AuditOperation, AuditRecord, ChainHead, Outcome};
+pub use crate::audit::{AuditEvent, AuditOperation, AuditRecord, ChainHead, Outcome, OutcomeKind};
 pub use crate::envelope::{Envelope, EnvelopeHeader, Purpose};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::ids::{KeyId, KeyName, KeyVersion};

@@ -314,7 +314,7 @@ fn migrating_an_export_file_with_replace_never_destroys_a_version() {
     let refusals = target
         .audit_log(&AuditFilter {
             operation: Some(AuditOperation::Import),
-            outcome: Some("error".to_owned()),
+            outcome: Some(keyvault_core::OutcomeKind::Error),
             ..AuditFilter::default()
         })
         .unwrap();

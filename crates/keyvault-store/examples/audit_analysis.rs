@@ -118,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Filters: every denial, with its reason.
     let denied = vault.audit_log(&AuditFilter {
-        outcome: Some("denied".to_owned()),
+        outcome: Some(keyvault_core::OutcomeKind::Denied),
         ..AuditFilter::default()
     })?;
     let names: HashMap<KeyId, String> = vault

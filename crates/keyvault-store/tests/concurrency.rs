@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::{Harness, PASSWORD, TestBackend, name};
 use keyvault_core::{
-    AuditOperation, Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion,
+    AuditOperation, Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
     RotationTriggers, StateKind, Transition,
 };
 use keyvault_store::{
@@ -357,7 +357,7 @@ fn concurrent_reads<B: TestBackend>() {
         .vault
         .audit_log(&AuditFilter {
             operation: Some(AuditOperation::Decrypt),
-            outcome: Some("ok".to_owned()),
+            outcome: Some(OutcomeKind::Ok),
             ..AuditFilter::default()
         })
         .unwrap();
@@ -430,22 +430,28 @@ fn concurrent_writes<B: TestBackend>() {
             assert_eq!(metadata.latest_version().get(), 3);
         }
     }
-    let count = |operation, outcome: &str| {
+    let count = |operation, outcome| {
         vault
             .audit_log(&AuditFilter {
                 operation: Some(operation),
-                outcome: Some(outcome.to_owned()),
+                outcome: Some(outcome),
                 ..AuditFilter::default()
             })
             .unwrap()
             .len()
     };
     assert_eq!(
-        count(AuditOperation::CreateKey, "ok"),
+        count(AuditOperation::CreateKey, OutcomeKind::Ok),
         acknowledged.keys.len()
     );
-    assert_eq!(count(AuditOperation::CreateKey, "error"), threads - 1);
-    assert_eq!(count(AuditOperation::Rotate, "ok"), threads * own_keys * 3);
+    assert_eq!(
+        count(AuditOperation::CreateKey, OutcomeKind::Error),
+        threads - 1
+    );
+    assert_eq!(
+        count(AuditOperation::Rotate, OutcomeKind::Ok),
+        threads * own_keys * 3
+    );
     check_invariants(&shared, &acknowledged);
 }
 
@@ -649,7 +655,7 @@ fn several_clients_on_one_store<B: TestBackend>() {
         .audit_log(&AuditFilter {
             key: Some(limited_id),
             operation: Some(AuditOperation::Encrypt),
-            outcome: Some("ok".to_owned()),
+            outcome: Some(OutcomeKind::Ok),
             ..AuditFilter::default()
         })
         .unwrap();

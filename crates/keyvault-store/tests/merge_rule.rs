@@ -104,7 +104,7 @@ fn failed_imports(vault: &MemoryVault) -> usize {
     vault
         .audit_log(&AuditFilter {
             operation: Some(AuditOperation::Import),
-            outcome: Some("error".to_owned()),
+            outcome: Some(keyvault_core::OutcomeKind::Error),
             ..AuditFilter::default()
         })
         .unwrap()

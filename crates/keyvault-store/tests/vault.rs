@@ -164,7 +164,12 @@ fn audited<B: Backend>(
         .audit_log(&AuditFilter {
             key,
             operation: Some(operation),
-            outcome: outcome.map(str::to_owned),
+            outcome: outcome.map(|name| match name {
+                "ok" => keyvault_core::OutcomeKind::Ok,
+                "denied" => keyvault_core::OutcomeKind::Denied,
+                "error" => keyvault_core::OutcomeKind::Error,
+                other => panic!("no outcome kind {other}"),
+            }),
             ..AuditFilter::default()
         })
         .unwrap()

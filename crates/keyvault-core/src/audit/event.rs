@@ -194,7 +194,40 @@ pub enum Outcome {
     },
 }
 
+/// How an operation ended, without the detail: what audit filters select on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutcomeKind {
+    /// It succeeded.
+    Ok,
+    /// Policy or state refused it.
+    Denied,
+    /// It failed.
+    Error,
+}
+
+impl OutcomeKind {
+    /// The name used in audit records and their JSON form: `ok`, `denied` or `error`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Ok => "ok",
+            OutcomeKind::Denied => "denied",
+            OutcomeKind::Error => "error",
+        }
+    }
+}
+
 impl Outcome {
+    /// Which kind of outcome this is.
+    #[must_use]
+    pub const fn kind(&self) -> OutcomeKind {
+        match self {
+            Outcome::Ok => OutcomeKind::Ok,
+            Outcome::Denied { .. } => OutcomeKind::Denied,
+            Outcome::Error { .. } => OutcomeKind::Error,
+        }
+    }
+
     /// The outcome of a finished operation.
     pub fn of<T>(result: &Result<T, Error>) -> Self {
         match result {

@@ -14,4 +14,4 @@ pub use chain::{
     verify_segment,
 };
 pub use encoding::EVENT_ENCODING_VERSION;
-pub use event::{AadDigest, AuditEvent, AuditOperation, Outcome, RequestContext};
+pub use event::{AadDigest, AuditEvent, AuditOperation, Outcome, OutcomeKind, RequestContext};

@@ -4,7 +4,7 @@
 use std::sync::Mutex;
 
 use keyvault_core::audit::{AuditOperation, verify_log};
-use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, Timestamp};
+use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp};
 
 use super::{AuditCommit, MAX_ATTEMPTS, Vault};
 use crate::backend::{Backend, Batch};
@@ -44,8 +44,8 @@ pub struct AuditFilter {
     pub key: Option<KeyId>,
     /// Events of this operation.
     pub operation: Option<AuditOperation>,
-    /// Events with this outcome kind: `"ok"`, `"denied"` or `"error"`.
-    pub outcome: Option<String>,
+    /// Events with this kind of outcome.
+    pub outcome: Option<OutcomeKind>,
     /// Events at or after this time.
     pub since: Option<Timestamp>,
     /// Events before this time.
@@ -55,17 +55,11 @@ pub struct AuditFilter {
 impl AuditFilter {
     fn matches(&self, record: &AuditRecord) -> bool {
         let event = &record.event;
-        let outcome = match event.outcome {
-            Outcome::Ok => "ok",
-            Outcome::Denied { .. } => "denied",
-            Outcome::Error { .. } => "error",
-        };
         self.key.is_none_or(|key| event.key_id == Some(key))
             && self.operation.is_none_or(|op| event.operation == op)
             && self
                 .outcome
-                .as_deref()
-                .is_none_or(|wanted| wanted == outcome)
+                .is_none_or(|wanted| wanted == event.outcome.kind())
             && self.since.is_none_or(|since| event.time >= since)
             && self.until.is_none_or(|until| event.time < until)
     }
