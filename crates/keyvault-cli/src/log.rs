@@ -44,7 +44,12 @@ pub(crate) fn emit(level: Level, message: std::fmt::Arguments<'_>) {
             Level::Info => "info",
             Level::Debug => "debug",
         };
-        eprintln!("keyvault: {tag}: {message}");
+        // Messages can quote file names and reasons read from files: no raw controls.
+        let message = message.to_string();
+        eprintln!(
+            "keyvault: {tag}: {}",
+            crate::output::escape_controls(&message, false)
+        );
     }
 }
 

@@ -92,7 +92,13 @@ fn report(err: &anyhow::Error, json: bool) -> ExitCode {
     let code = exit::classify(err);
     let message = format!("{err:#}");
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "keyvault: {message}");
+    // The message can quote input and file contents: escape controls on the terminal, while
+    // the JSON document below keeps the exact text.
+    let _ = writeln!(
+        stderr,
+        "keyvault: {}",
+        output::escape_controls(&message, false)
+    );
     if json {
         let _ = output::print_json(&json!({
             "error": { "message": message, "code": code.status(), "kind": code.name() }

@@ -1,6 +1,7 @@
 //! `export`, `import`, `backup create|verify|inspect`, `restore` and `migrate rust-keyvault`:
 //! the portable formats of keyvault-backup.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +22,7 @@ use crate::context::{self, Context};
 use crate::exit::{Code, Failure};
 use crate::io::Output;
 use crate::log;
-use crate::output::{key_json, time};
+use crate::output::{key_json, safe, time};
 use crate::password::Source;
 use crate::progress::Spinner;
 
@@ -262,7 +263,7 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
                     "not included".to_owned()
                 },
                 if meta.compressed { "yes (zstd)" } else { "no" },
-                meta.comment.as_deref().unwrap_or("none"),
+                meta.comment.as_deref().map_or(Cow::Borrowed("none"), safe),
                 meta.data_size,
                 backup.as_bytes().len(),
                 meta.format_version,
