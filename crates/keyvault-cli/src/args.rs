@@ -816,11 +816,14 @@ fn legacy_argon2(text: &str) -> Result<Argon2Params, String> {
     let [memory_kib, iterations, lanes] = numbers[..] else {
         return Err(format!("{text:?} is not MEMORY_KIB,PASSES,LANES"));
     };
-    Ok(Argon2Params {
+    let params = Argon2Params {
         memory_kib,
         iterations,
         lanes,
-    })
+    };
+    // Typed values out of range are a usage error here, before any file is read.
+    params.check_bounds().map_err(|err| err.to_string())?;
+    Ok(params)
 }
 
 fn legacy_name(text: &str) -> Result<([u8; 16], KeyName), String> {

@@ -129,3 +129,80 @@ fn audit_show_escapes_actors() {
         .collect();
     assert!(actors.contains(&"mallory\u{1b}[2J\u{9b}31m"), "{actors:?}");
 }
+
+#[test]
+fn argon2_costs_out_of_range_exit_3_from_a_file_and_2_when_typed() {
+    let env = Env::new();
+    env.key("k1", &["--exportable"]);
+    env.cmd()
+        .env("KEYVAULT_EXPORT_PASSWORD", EXPORT_PASSWORD)
+        .args(["export", "k1", "--out", "k1.json"])
+        .assert()
+        .success();
+    let json = std::fs::read_to_string(env.path("k1.json")).unwrap();
+    assert!(json.contains("\"memory_kib\": 19456"), "{json}");
+    for (file, memory) in [("huge.json", "4194304"), ("weak.json", "8")] {
+        std::fs::write(
+            env.path(file),
+            json.replace(
+                "\"memory_kib\": 19456",
+                &format!("\"memory_kib\": {memory}"),
+            ),
+        )
+        .unwrap();
+        let mut cmd = env.cmd();
+        cmd.env("KEYVAULT_EXPORT_PASSWORD", EXPORT_PASSWORD);
+        let out = cmd.args(["import", file]).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{file}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    env.cmd()
+        .env("KEYVAULT_BACKUP_PASSWORD", BACKUP_PASSWORD)
+        .args(["backup", "create", "--out", "full.kvb"])
+        .assert()
+        .success();
+    let bytes = std::fs::read(env.path("full.kvb")).unwrap();
+    // The Argon2 memory cost of a backup header sits at offset 85 (docs/FORMATS.md "Backup v1").
+    assert_eq!(&bytes[85..89], &19_456u32.to_be_bytes());
+    for (file, memory) in [("huge.kvb", 4u32 << 20), ("weak.kvb", 8)] {
+        let mut patched = bytes.clone();
+        patched[85..89].copy_from_slice(&memory.to_be_bytes());
+        std::fs::write(env.path(file), patched).unwrap();
+        for command in ["inspect", "verify"] {
+            let mut cmd = env.cmd();
+            cmd.env("KEYVAULT_BACKUP_PASSWORD", BACKUP_PASSWORD);
+            let out = cmd.args(["backup", command, file]).output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(3),
+                "backup {command} {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    // The same bounds typed by the user stay usage errors.
+    let out = env
+        .cmd()
+        .env("KEYVAULT_ARGON2", "4194304,2,1")
+        .args(["--vault", "other.db", "init"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::create_dir(env.path("store")).unwrap();
+    env.fails(
+        &[
+            "migrate",
+            "rust-keyvault",
+            "store",
+            "--legacy-argon2",
+            "4194304,3,4",
+        ],
+        2,
+    );
+}
