@@ -52,7 +52,8 @@ Exit codes:
   2  usage: bad arguments, options or environment settings
   3  authentication failed: wrong password, tampered, truncated or foreign data
   4  refused by the key's lifecycle or policy
-  5  not found: no such vault, key, version or input file";
+  5  not found: no such vault, key, version or input file
+  141 standard output was closed before everything was written (as after SIGPIPE)";
 
 /// Options accepted by every command.
 #[derive(Debug, Args)]

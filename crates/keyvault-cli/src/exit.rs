@@ -8,6 +8,7 @@
 //! | 3 | authentication failed: wrong password, tampered, truncated or foreign data |
 //! | 4 | refused by the key's lifecycle or policy (or by the vault's current state) |
 //! | 5 | not found: no such vault, key, version or input file |
+//! | 141 | standard output was closed before everything was written (as after SIGPIPE) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -69,7 +70,13 @@ Exit codes:
   2  usage: bad arguments, options or environment settings
   3  authentication failed: wrong password, tampered, truncated or foreign data
   4  refused by the key's lifecycle or policy
-  5  not found: no such vault, key, version or input file";
+  5  not found: no such vault, key, version or input file
+  141 standard output was closed before everything was written (as after SIGPIPE)";
+
+/// The status when the reader of standard output went away (`keyvault audit export | head -1`):
+/// 141, what a shell reports for a process stopped by SIGPIPE (128 + 13), so a pipeline under
+/// `set -o pipefail` sees that output was lost, as with other Unix tools.
+pub const BROKEN_PIPE_STATUS: u8 = 141;
 
 /// An error the CLI itself detects, with the exit code it deserves.
 #[derive(Debug)]

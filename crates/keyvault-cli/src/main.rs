@@ -39,7 +39,11 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("keyvault: internal error{location}; please report it");
+        // `eprintln!` would panic again if stderr is closed.
+        let _ = writeln!(
+            std::io::stderr(),
+            "keyvault: internal error{location}; please report it"
+        );
     }));
     std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Code::Failure.into())
 }
@@ -86,8 +90,9 @@ fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
 /// Print `err` as one sentence on stderr (and a JSON document with `--json`); its exit code.
 fn report(err: &anyhow::Error, json: bool) -> ExitCode {
     if broken_pipe(err) {
-        // The reader went away (`keyvault audit export | head`): not worth a message.
-        return ExitCode::SUCCESS;
+        // The reader went away (`keyvault audit export | head`): not worth a message, but
+        // output was lost, so never success.
+        return ExitCode::from(exit::BROKEN_PIPE_STATUS);
     }
     let code = exit::classify(err);
     let message = format!("{err:#}");

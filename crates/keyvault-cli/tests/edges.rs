@@ -206,3 +206,55 @@ fn argon2_costs_out_of_range_exit_3_from_a_file_and_2_when_typed() {
         2,
     );
 }
+
+/// Run `args` with stdout a pipe whose reading end is closed before the command writes (the
+/// vault's Argon2 unlock comes first), as `keyvault ... | head -0` would.
+fn run_into_closed_pipe(env: &Env, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(common::binary())
+        .env_clear()
+        .env("KEYVAULT_PATH", &env.vault)
+        .env("KEYVAULT_PASSWORD", common::PASSWORD)
+        .env("KEYVAULT_ARGON2", common::CHEAP_ARGON2)
+        .env("KEYVAULT_ACTOR", "cli-test")
+        .env("HOME", env.dir.path())
+        .current_dir(env.dir.path())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly_with_status_141() {
+    let env = Env::new();
+    for name in ["k1", "k2", "k3"] {
+        env.key(name, &[]);
+    }
+    for args in [
+        &["audit", "export"][..],
+        &["--json", "audit", "export"],
+        &["key", "list"],
+        &["--json", "audit", "show"],
+    ] {
+        let out = run_into_closed_pipe(&env, args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    // `decrypt` streaming to a closed pipe also ends with 141, never a success.
+    env.cmd()
+        .args(["encrypt", "--key", "k1", "--out", "secret.kv"])
+        .write_stdin(vec![7u8; 300_000])
+        .assert()
+        .success();
+    let out = run_into_closed_pipe(&env, &["decrypt", "--in", "secret.kv"]);
+    assert_eq!(
+        out.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
