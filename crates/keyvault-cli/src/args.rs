@@ -350,6 +350,9 @@ pub(crate) struct EncryptArgs {
     /// Write the ciphertext to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write the envelope as one line of text (kv1:...)
     #[arg(long, visible_alias = "armour")]
     pub(crate) armor: bool,
@@ -370,6 +373,9 @@ pub(crate) struct DecryptArgs {
     /// Write the plaintext to FILE (only once fully authenticated) instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `rewrap`.
@@ -384,6 +390,9 @@ pub(crate) struct RewrapArgs {
     /// Write the new ciphertext to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write an envelope as text (kv1:...) even if it came in binary
     #[arg(long, visible_alias = "armour")]
     pub(crate) armor: bool,
@@ -451,6 +460,9 @@ pub(crate) struct ExportArgs {
     /// The export file to write
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: PathBuf,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// The file's encoding
     #[arg(long, value_enum, default_value_t = ExportFormatArg::Json)]
     pub(crate) format: ExportFormatArg,
@@ -495,6 +507,9 @@ pub(crate) struct BackupCreateArgs {
     /// The backup file to write
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: PathBuf,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write only what changed since this earlier backup of the same vault
     #[arg(long, value_name = "BASE")]
     pub(crate) incremental_from: Option<PathBuf>,
@@ -595,6 +610,9 @@ pub(crate) struct AuditExportArgs {
     /// Write to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `migrate ...`.

@@ -100,6 +100,16 @@ pub(crate) fn safe(text: &str) -> Cow<'_, str> {
     escape_controls(text, false)
 }
 
+/// Whether `bytes` are text that can go to a terminal as they are: UTF-8 with no control
+/// characters but line breaks and tabs, and no bidirectional formatting characters.
+pub(crate) fn is_terminal_safe(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        !text
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi(c))
+    })
+}
+
 /// Unicode's bidirectional formatting characters (marks, embeddings, overrides, isolates).
 fn is_bidi(c: char) -> bool {
     matches!(
@@ -408,5 +418,9 @@ mod tests {
             escape_controls("two\nlines\u{1b}", true),
             "two\nlines\\u{1b}"
         );
+        assert!(is_terminal_safe("card 4111\n\tcafé".as_bytes()));
+        assert!(!is_terminal_safe(b"\x1b]52;c;eA==\x07"));
+        assert!(!is_terminal_safe(b"\xff\xfe binary"));
+        assert!(!is_terminal_safe("\u{202e}txt".as_bytes()));
     }
 }

@@ -258,3 +258,224 @@ fn a_closed_pipe_ends_quietly_with_status_141() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Write `file` in the test directory with known contents, run `args`, and check the file is
+/// refused without `--force` (exit 1, unchanged) and replaced with it.
+fn check_out_rule(env: &Env, file: &str, args: &[&str], stdin: &[u8]) {
+    let path = env.path(file);
+    std::fs::write(&path, b"precious").unwrap();
+    let run = |extra: &[&str]| {
+        let mut cmd = env.cmd();
+        cmd.env("KEYVAULT_EXPORT_PASSWORD", EXPORT_PASSWORD)
+            .env("KEYVAULT_BACKUP_PASSWORD", BACKUP_PASSWORD)
+            .args(args)
+            .args(extra)
+            .write_stdin(stdin.to_vec());
+        cmd.output().unwrap()
+    };
+    let out = run(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains("already exists") && stderr.contains("--force"),
+        "{args:?}: {stderr}"
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious", "{args:?}");
+    let out = run(&["--force"]);
+    assert!(
+        out.status.success(),
+        "{args:?} --force: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(std::fs::read(&path).unwrap(), b"precious", "{args:?}");
+}
+
+#[test]
+fn every_out_file_is_refused_if_it_exists_unless_force() {
+    let env = Env::new();
+    env.key("k1", &["--exportable"]);
+    env.cmd()
+        .args(["encrypt", "--key", "k1", "--out", "ct.kv"])
+        .write_stdin("secret")
+        .assert()
+        .success();
+    check_out_rule(
+        &env,
+        "ct2.kv",
+        &["encrypt", "--key", "k1", "--out", "ct2.kv"],
+        b"secret",
+    );
+    check_out_rule(
+        &env,
+        "stream.kv",
+        &[
+            "encrypt",
+            "--key",
+            "k1",
+            "--in",
+            "ct.kv",
+            "--out",
+            "stream.kv",
+        ],
+        b"",
+    );
+    check_out_rule(
+        &env,
+        "plain.txt",
+        &["decrypt", "--in", "ct.kv", "--out", "plain.txt"],
+        b"",
+    );
+    assert_eq!(std::fs::read(env.path("plain.txt")).unwrap(), b"secret");
+    check_out_rule(
+        &env,
+        "plain2.bin",
+        &["decrypt", "--in", "stream.kv", "--out", "plain2.bin"],
+        b"",
+    );
+    check_out_rule(
+        &env,
+        "re.kv",
+        &["rewrap", "--in", "ct.kv", "--out", "re.kv"],
+        b"",
+    );
+    check_out_rule(
+        &env,
+        "audit.jsonl",
+        &["audit", "export", "--out", "audit.jsonl"],
+        b"",
+    );
+    check_out_rule(&env, "k1.json", &["export", "k1", "--out", "k1.json"], b"");
+    check_out_rule(
+        &env,
+        "full.kvb",
+        &["backup", "create", "--out", "full.kvb"],
+        b"",
+    );
+    // The replaced backup is a whole, valid one.
+    env.cmd()
+        .env("KEYVAULT_BACKUP_PASSWORD", BACKUP_PASSWORD)
+        .args(["backup", "verify", "full.kvb"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn armor_with_a_file_too_large_for_an_envelope_is_refused_up_front() {
+    let env = Env::new();
+    env.key("k1", &[]);
+    // A sparse file one byte over the envelope limit: nothing is read before the refusal.
+    let big = std::fs::File::create(env.path("big.bin")).unwrap();
+    big.set_len((64 << 20) + 1).unwrap();
+    drop(big);
+    let stderr = env.fails(
+        &[
+            "encrypt", "--key", "k1", "--in", "big.bin", "--armor", "--out", "big.kv",
+        ],
+        2,
+    );
+    assert!(stderr.contains("drop --armor"), "{stderr}");
+    assert!(!env.path("big.kv").exists());
+    // Without --armor the same file is encrypted in the stream format.
+    let small = env.path("small.txt");
+    std::fs::write(&small, b"short").unwrap();
+    let out = env.json(&[
+        "encrypt",
+        "--key",
+        "k1",
+        "--in",
+        "small.txt",
+        "--armor",
+        "--out",
+        "small.kv",
+    ]);
+    assert_eq!(out["format"], "envelope", "{out}");
+}
+
+/// Run `keyvault ARGS` with stdout on a pseudo-terminal (util-linux `script`); the exit code and
+/// what the terminal showed, or `None` where `script` is missing.
+fn on_terminal(env: &Env, args: &str) -> Option<(i32, String)> {
+    let script = ["/usr/bin/script", "/bin/script"]
+        .into_iter()
+        .find(|path| std::path::Path::new(path).exists())?;
+    let command = format!(
+        "'{}' --vault '{}' {args}",
+        common::binary().display(),
+        env.vault.display()
+    );
+    let out = std::process::Command::new(script)
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TERM", "dumb")
+        .env("KEYVAULT_PASSWORD", common::PASSWORD)
+        .env("KEYVAULT_ARGON2", common::CHEAP_ARGON2)
+        .env("HOME", env.dir.path())
+        .current_dir(env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[test]
+fn decrypt_refuses_to_write_plaintext_to_a_terminal() {
+    let env = Env::new();
+    env.key("k1", &[]);
+    env.cmd()
+        .args(["encrypt", "--key", "k1", "--out", "ct.kv"])
+        .write_stdin("\u{1b}]52;c;cGF5bG9hZA==\u{7}plaintext")
+        .assert()
+        .success();
+    std::fs::write(env.path("file.txt"), b"a file's plaintext").unwrap();
+    env.cmd()
+        .args([
+            "encrypt",
+            "--key",
+            "k1",
+            "--in",
+            "file.txt",
+            "--out",
+            "stream.kv",
+        ])
+        .assert()
+        .success();
+    // Plain text in an envelope is shown as it is.
+    env.cmd()
+        .args(["encrypt", "--key", "k1", "--armor", "--out", "text.kv"])
+        .write_stdin("card 4111\n")
+        .assert()
+        .success();
+    if let Some((code, shown)) = on_terminal(&env, "decrypt --in text.kv") {
+        assert_eq!(code, 0, "{shown}");
+        assert!(shown.contains("card 4111"), "{shown}");
+    }
+    // Anything else (escapes, binary) and any stream is refused.
+    for input in ["ct.kv", "stream.kv"] {
+        let Some((code, shown)) = on_terminal(&env, &format!("decrypt --in {input}")) else {
+            eprintln!("skipped: no `script` to make a terminal");
+            return;
+        };
+        assert_eq!(code, 2, "{input}: {shown}");
+        assert!(
+            !shown.contains("cGF5bG9hZA") && !shown.contains("a file's"),
+            "{input}: {shown}"
+        );
+        assert!(shown.contains("--out FILE"), "{input}: {shown}");
+    }
+    // Into a pipe, or inside --json, it is fine.
+    let out = env
+        .cmd()
+        .args(["decrypt", "--in", "ct.kv"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (code, shown) = on_terminal(&env, "--json decrypt --in ct.kv").unwrap();
+    assert_eq!(code, 0, "{shown}");
+    assert!(
+        shown.contains(r#""plaintext": "\u001b]52;c;cGF5bG9hZA==\u0007plaintext""#),
+        "{shown}"
+    );
+}
