@@ -479,3 +479,19 @@ fn decrypt_refuses_to_write_plaintext_to_a_terminal() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_vault_locked_by_another_process_fails_busy_with_exit_1_after_the_bound() {
+    let env = Env::new();
+    // Another process holds a write transaction on the vault file for the whole command.
+    let other = rusqlite::Connection::open(&env.vault).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let out = env.cmd().args(["key", "create", "k1"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the vault is busy"), "{stderr}");
+    // Not a terminal: no "waiting" line, only the error.
+    common::assert_one_sentence(&stderr);
+    other.execute_batch("ROLLBACK").unwrap();
+    env.key("k1", &[]);
+}

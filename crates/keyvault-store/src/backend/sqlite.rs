@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -52,8 +52,10 @@ const SCHEMA: &str = "
 /// How long a file vault waits for another process's write lock (an open write transaction),
 /// and whom it tells that it is waiting.
 ///
-/// Each attempt to take the lock waits at most `limit`, then fails with [`StoreError::Busy`],
-/// which the vault does not retry: a command blocked by another process ends after `limit`.
+/// An attempt to take the lock waits at most `limit`, then fails with [`StoreError::Busy`],
+/// which the vault does not retry; for `limit` after such a failure, attempts do not wait
+/// again (they take the lock only if it is free), so an operation blocked by another process,
+/// and the audit flush that follows it, end after `limit` in all.
 #[derive(Clone)]
 pub struct BusyWait {
     /// The longest wait for the lock (default 30 s).
@@ -94,6 +96,8 @@ pub struct FileBackend {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     busy: BusyWait,
+    /// When a wait for the lock last ran out.
+    gave_up: Mutex<Option<Instant>>,
 }
 
 impl FileBackend {
@@ -120,6 +124,7 @@ impl FileBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![conn]),
             busy: BusyWait::default(),
+            gave_up: Mutex::new(None),
         })
     }
 
@@ -142,6 +147,7 @@ impl FileBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![conn]),
             busy: BusyWait::default(),
+            gave_up: Mutex::new(None),
         })
     }
 
@@ -170,6 +176,18 @@ impl FileBackend {
             conn.busy_timeout(timeout)
                 .map_err(|err| db_error(&self.path, err))
         };
+        let gave_up_lately = self
+            .gave_up
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .is_some_and(|at| at.elapsed() < limit);
+        if gave_up_lately {
+            // The whole wait was spent a moment ago: take the lock only if it is free now.
+            set_timeout(Duration::ZERO)?;
+            let began = Transaction::new_unchecked(conn, TransactionBehavior::Immediate);
+            set_timeout(limit)?;
+            return began.map_err(|err| db_error(&self.path, err));
+        }
         set_timeout(quiet)?;
         let began = match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
             Err(err) if is_busy(&err) && limit > quiet => {
@@ -182,7 +200,13 @@ impl FileBackend {
             other => other,
         };
         set_timeout(limit)?;
-        began.map_err(|err| db_error(&self.path, err))
+        match began {
+            Err(err) if is_busy(&err) => {
+                *self.gave_up.lock().map_err(|_| StoreError::Poisoned)? = Some(Instant::now());
+                Err(StoreError::Busy)
+            }
+            other => other.map_err(|err| db_error(&self.path, err)),
+        }
     }
 
     /// The database file.
