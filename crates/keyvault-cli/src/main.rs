@@ -65,12 +65,23 @@ fn run() -> ExitCode {
 /// Print clap's message (help and version go to stdout with status 0).
 fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
-    let _ = err.print();
     let status = err.exit_code();
     let informational = matches!(
         err.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     );
+    if informational {
+        let _ = err.print();
+    } else {
+        // The message quotes the arguments, which may hold escape sequences; clap would pass
+        // them to a colour terminal as they are. Plain text, controls escaped.
+        let text = err.render().to_string();
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            output::escape_controls(&text, true)
+        );
+    }
     if json && !informational {
         let message = err
             .render()

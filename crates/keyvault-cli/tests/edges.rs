@@ -107,6 +107,16 @@ fn key_show_and_list_escape_descriptions_and_the_error_line_escapes_input() {
         .unwrap();
     assert!(!out.status.success());
     assert_no_raw_controls(&out.stderr, "the error line");
+    // Also on a terminal, where the argument parser's own messages would keep raw escapes.
+    if let Some((code, shown)) = on_terminal_as(
+        &env,
+        "key show \"$(printf 'no\\033[2Jsuch')\"",
+        "xterm-256color",
+    ) {
+        assert_eq!(code, 2, "{shown}");
+        assert_no_raw_controls(shown.as_bytes(), "a usage error on a terminal");
+        assert!(shown.contains("invalid key name"), "{shown}");
+    }
 }
 
 #[test]
@@ -394,6 +404,11 @@ fn armor_with_a_file_too_large_for_an_envelope_is_refused_up_front() {
 /// Run `keyvault ARGS` with stdout on a pseudo-terminal (util-linux `script`); the exit code and
 /// what the terminal showed, or `None` where `script` is missing.
 fn on_terminal(env: &Env, args: &str) -> Option<(i32, String)> {
+    on_terminal_as(env, args, "dumb")
+}
+
+/// [`on_terminal`] with `TERM` set to `term` (a colour terminal lets styled text through).
+fn on_terminal_as(env: &Env, args: &str, term: &str) -> Option<(i32, String)> {
     let script = ["/usr/bin/script", "/bin/script"]
         .into_iter()
         .find(|path| std::path::Path::new(path).exists())?;
@@ -406,7 +421,7 @@ fn on_terminal(env: &Env, args: &str) -> Option<(i32, String)> {
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
-        .env("TERM", "dumb")
+        .env("TERM", term)
         .env("KEYVAULT_PASSWORD", common::PASSWORD)
         .env("KEYVAULT_ARGON2", common::CHEAP_ARGON2)
         .env("HOME", env.dir.path())
