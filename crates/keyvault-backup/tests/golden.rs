@@ -106,6 +106,7 @@ fn options() -> VaultOptions {
         audit_commit: AuditCommit::Synchronous,
         clock: Arc::new(ManualClock::new(T0)),
         actor: "golden".to_owned(),
+        ..VaultOptions::default()
     }
 }
 

@@ -52,7 +52,8 @@ Exit codes:
   2  usage: bad arguments, options or environment settings
   3  authentication failed: wrong password, tampered, truncated or foreign data
   4  refused by the key's lifecycle or policy
-  5  not found: no such vault, key, version or input file";
+  5  not found: no such vault, key, version or input file
+  141 standard output was closed before everything was written (as after SIGPIPE)";
 
 /// Options accepted by every command.
 #[derive(Debug, Args)]
@@ -349,6 +350,9 @@ pub(crate) struct EncryptArgs {
     /// Write the ciphertext to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write the envelope as one line of text (kv1:...)
     #[arg(long, visible_alias = "armour")]
     pub(crate) armor: bool,
@@ -369,6 +373,9 @@ pub(crate) struct DecryptArgs {
     /// Write the plaintext to FILE (only once fully authenticated) instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `rewrap`.
@@ -383,6 +390,9 @@ pub(crate) struct RewrapArgs {
     /// Write the new ciphertext to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write an envelope as text (kv1:...) even if it came in binary
     #[arg(long, visible_alias = "armour")]
     pub(crate) armor: bool,
@@ -450,6 +460,9 @@ pub(crate) struct ExportArgs {
     /// The export file to write
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: PathBuf,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// The file's encoding
     #[arg(long, value_enum, default_value_t = ExportFormatArg::Json)]
     pub(crate) format: ExportFormatArg,
@@ -494,6 +507,9 @@ pub(crate) struct BackupCreateArgs {
     /// The backup file to write
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: PathBuf,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write only what changed since this earlier backup of the same vault
     #[arg(long, value_name = "BASE")]
     pub(crate) incremental_from: Option<PathBuf>,
@@ -594,6 +610,9 @@ pub(crate) struct AuditExportArgs {
     /// Write to FILE instead of stdout
     #[arg(long = "out", value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
+    /// Replace the --out file if it exists (by default an existing file is refused)
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `migrate ...`.
@@ -816,11 +835,14 @@ fn legacy_argon2(text: &str) -> Result<Argon2Params, String> {
     let [memory_kib, iterations, lanes] = numbers[..] else {
         return Err(format!("{text:?} is not MEMORY_KIB,PASSES,LANES"));
     };
-    Ok(Argon2Params {
+    let params = Argon2Params {
         memory_kib,
         iterations,
         lanes,
-    })
+    };
+    // Typed values out of range are a usage error here, before any file is read.
+    params.check_bounds().map_err(|err| err.to_string())?;
+    Ok(params)
 }
 
 fn legacy_name(text: &str) -> Result<([u8; 16], KeyName), String> {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use keyvault_crypto::Argon2Params;
-use keyvault_store::{FileVault, ManualClock, VaultOptions};
+use keyvault_store::{BusyWait, FileVault, ManualClock, VaultOptions};
 
 use crate::args::Global;
 use crate::exit::{Code, Failure};
@@ -175,6 +175,11 @@ pub(crate) fn vault_options() -> Result<VaultOptions> {
     let mut options = VaultOptions {
         argon2: argon2_params()?,
         actor: actor(),
+        busy_wait: BusyWait {
+            // The library's bounds (30 s in all, a word after 2 s), with the word on stderr.
+            on_wait: Some(Arc::new(crate::progress::say_waiting_for_the_lock)),
+            ..BusyWait::default()
+        },
         ..VaultOptions::default()
     };
     if let Some(now) = time::test_now() {

@@ -8,6 +8,7 @@
 //! | 3 | authentication failed: wrong password, tampered, truncated or foreign data |
 //! | 4 | refused by the key's lifecycle or policy (or by the vault's current state) |
 //! | 5 | not found: no such vault, key, version or input file |
+//! | 141 | standard output was closed before everything was written (as after SIGPIPE) |
 
 use std::fmt;
 use std::process::ExitCode;
@@ -69,7 +70,13 @@ Exit codes:
   2  usage: bad arguments, options or environment settings
   3  authentication failed: wrong password, tampered, truncated or foreign data
   4  refused by the key's lifecycle or policy
-  5  not found: no such vault, key, version or input file";
+  5  not found: no such vault, key, version or input file
+  141 standard output was closed before everything was written (as after SIGPIPE)";
+
+/// The status when the reader of standard output went away (`keyvault audit export | head -1`):
+/// 141, what a shell reports for a process stopped by SIGPIPE (128 + 13), so a pipeline under
+/// `set -o pipefail` sees that output was lost, as with other Unix tools.
+pub const BROKEN_PIPE_STATUS: u8 = 141;
 
 /// An error the CLI itself detects, with the exit code it deserves.
 #[derive(Debug)]
@@ -117,7 +124,8 @@ pub fn classify(err: &anyhow::Error) -> Code {
             return classify_core(core);
         }
         if let Some(crypto) = cause.downcast_ref::<keyvault_crypto::CryptoError>() {
-            return classify_crypto(crypto);
+            // On its own, a crypto error is about what the caller passed in.
+            return classify_crypto(crypto, Origin::Caller);
         }
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             return match io.kind() {
@@ -132,7 +140,9 @@ pub fn classify(err: &anyhow::Error) -> Code {
 fn classify_store(err: &StoreError) -> Code {
     match err {
         StoreError::Core(core) => classify_core(core),
-        StoreError::Crypto(crypto) => classify_crypto(crypto),
+        // The store's own crypto errors are about what it read from the vault file (new
+        // Argon2 costs from KEYVAULT_ARGON2 are checked by the CLI before the store sees them).
+        StoreError::Crypto(crypto) => classify_crypto(crypto, Origin::File),
         // A file already where a vault should be created is not a policy decision.
         StoreError::AlreadyExists(_) => Code::Failure,
         StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
@@ -146,7 +156,9 @@ fn classify_backup(err: &BackupError) -> Code {
     match err {
         BackupError::Store(store) => classify_store(store),
         BackupError::Core(core) => classify_core(core),
-        BackupError::Crypto(crypto) => classify_crypto(crypto),
+        // Parameters keyvault-backup refuses were read from an export, backup or rust-keyvault
+        // file (what the user types is checked before: KEYVAULT_ARGON2, --legacy-argon2).
+        BackupError::Crypto(crypto) => classify_crypto(crypto, Origin::File),
         // Files that do not decode, were re-encoded, or carry impossible fields are damaged or
         // foreign: authentication fails.
         BackupError::Malformed { .. }
@@ -184,11 +196,23 @@ fn classify_core(err: &keyvault_core::Error) -> Code {
     }
 }
 
-fn classify_crypto(err: &keyvault_crypto::CryptoError) -> Code {
+/// Where a value that broke a bound came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    /// The command line or the environment: a usage error (2).
+    Caller,
+    /// A file's contents: foreign or tampered data (3).
+    File,
+}
+
+fn classify_crypto(err: &keyvault_crypto::CryptoError, origin: Origin) -> Code {
     use keyvault_crypto::CryptoError as C;
     match err {
         C::Authentication => Code::Authentication,
-        C::Argon2TooWeak { .. } | C::Argon2Parameter { .. } => Code::Usage,
+        C::Argon2TooWeak { .. } | C::Argon2Parameter { .. } => match origin {
+            Origin::Caller => Code::Usage,
+            Origin::File => Code::Authentication,
+        },
         _ => Code::Failure,
     }
 }
@@ -223,6 +247,25 @@ mod tests {
             Code::Authentication
         );
         assert_eq!(code(StoreError::Busy), Code::Failure);
+    }
+
+    #[test]
+    fn argon2_bounds_are_usage_when_typed_and_tampering_when_read_from_a_file() {
+        let out_of_range = || keyvault_crypto::CryptoError::Argon2Parameter {
+            parameter: "memory_kib",
+            value: 4 << 20,
+            min: 8,
+            max: 1 << 20,
+        };
+        assert_eq!(classify(&anyhow::Error::new(out_of_range())), Code::Usage);
+        assert_eq!(
+            classify(&anyhow::Error::new(BackupError::Crypto(out_of_range()))),
+            Code::Authentication
+        );
+        assert_eq!(
+            classify(&anyhow::Error::new(StoreError::Crypto(out_of_range()))),
+            Code::Authentication
+        );
     }
 
     #[test]

@@ -86,6 +86,30 @@ impl Input {
     }
 }
 
+/// Refuse to write over an existing `path`: exit code 1, naming `--force` when the command
+/// takes it.
+///
+/// # Errors
+/// `path` exists (as a file, a directory or anything else).
+pub(crate) fn refuse_existing(path: &Path, force_flag: bool) -> Result<()> {
+    if path.symlink_metadata().is_ok() {
+        return Err(already_exists(path, force_flag).into());
+    }
+    Ok(())
+}
+
+fn already_exists(path: &Path, force_flag: bool) -> Failure {
+    let hint = if force_flag {
+        "pass --force to replace it, or choose another file name"
+    } else {
+        "choose another file name"
+    };
+    Failure::new(
+        Code::Failure,
+        format!("{} already exists; {hint}", path.display()),
+    )
+}
+
 /// Where a command writes its data.
 pub(crate) enum Output {
     /// Standard output.
@@ -96,17 +120,24 @@ pub(crate) enum Output {
         temp: BufWriter<tempfile::NamedTempFile>,
         /// The destination.
         path: PathBuf,
+        /// Whether an existing file at `path` may be replaced (`--force`).
+        force: bool,
     },
 }
 
 impl Output {
-    /// `path`, or stdout when `None` or `-`.
+    /// `path`, or stdout when `None` or `-`. An existing file at `path` is refused unless
+    /// `force` (`--force`), here and again, atomically, when the file is moved into place.
     ///
     /// # Errors
-    /// The temporary file cannot be created beside `path`.
-    pub(crate) fn create(path: Option<&Path>) -> Result<Self> {
+    /// `path` exists and `force` is not given; the temporary file cannot be created beside
+    /// `path`.
+    pub(crate) fn create(path: Option<&Path>, force: bool) -> Result<Self> {
         match path {
             Some(path) if path != Path::new("-") => {
+                if !force {
+                    refuse_existing(path, true)?;
+                }
                 let dir = match path.parent() {
                     Some(dir) if !dir.as_os_str().is_empty() => dir,
                     _ => Path::new("."),
@@ -121,6 +152,7 @@ impl Output {
                 Ok(Output::File {
                     temp: BufWriter::with_capacity(256 * 1024, temp),
                     path: path.to_path_buf(),
+                    force,
                 })
             }
             _ => Ok(Output::Stdout(BufWriter::with_capacity(
@@ -173,7 +205,7 @@ impl Output {
     pub(crate) fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut out) => out.flush().context("cannot write to standard output"),
-            Output::File { temp, path } => {
+            Output::File { temp, path, force } => {
                 let temp = temp
                     .into_inner()
                     .map_err(|err| err.into_error())
@@ -181,11 +213,24 @@ impl Output {
                 temp.as_file()
                     .sync_all()
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                temp.persist(&path)
-                    .map_err(|err| err.error)
-                    .with_context(|| {
-                        format!("cannot move the output into place at {}", path.display())
-                    })?;
+                let persisted = if force {
+                    temp.persist(&path)
+                } else {
+                    // A file that appeared at `path` meanwhile is not replaced either.
+                    temp.persist_noclobber(&path)
+                };
+                match persisted.map_err(|err| err.error) {
+                    Ok(_) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(already_exists(&path, true).into());
+                    }
+                    Err(err) => {
+                        return Err(anyhow::Error::new(err).context(format!(
+                            "cannot move the output into place at {}",
+                            path.display()
+                        )));
+                    }
+                }
                 // The rename is durable only once the directory holding the new name is.
                 sync_parent_dir(&path)
                     .with_context(|| format!("cannot make {} durable", path.display()))

@@ -2,6 +2,7 @@
 //! `-q`, what the tool is doing with `-v`, and more detail with `-vv`. Never a secret: callers
 //! pass paths, names, counts and sizes only.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 /// How chatty the tool is.
@@ -44,7 +45,14 @@ pub(crate) fn emit(level: Level, message: std::fmt::Arguments<'_>) {
             Level::Info => "info",
             Level::Debug => "debug",
         };
-        eprintln!("keyvault: {tag}: {message}");
+        // Messages can quote file names and reasons read from files: no raw controls.
+        let message = message.to_string();
+        // A closed stderr loses the message; `eprintln!` would panic instead.
+        let _ = writeln!(
+            std::io::stderr(),
+            "keyvault: {tag}: {}",
+            crate::output::escape_controls(&message, false)
+        );
     }
 }
 

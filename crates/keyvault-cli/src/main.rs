@@ -39,7 +39,11 @@ fn main() -> ExitCode {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("keyvault: internal error{location}; please report it");
+        // `eprintln!` would panic again if stderr is closed.
+        let _ = writeln!(
+            std::io::stderr(),
+            "keyvault: internal error{location}; please report it"
+        );
     }));
     std::panic::catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Code::Failure.into())
 }
@@ -61,12 +65,23 @@ fn run() -> ExitCode {
 /// Print clap's message (help and version go to stdout with status 0).
 fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
     use clap::error::ErrorKind;
-    let _ = err.print();
     let status = err.exit_code();
     let informational = matches!(
         err.kind(),
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
     );
+    if informational {
+        let _ = err.print();
+    } else {
+        // The message quotes the arguments, which may hold escape sequences; clap would pass
+        // them to a colour terminal as they are. Plain text, controls escaped.
+        let text = err.render().to_string();
+        let _ = write!(
+            std::io::stderr(),
+            "{}",
+            output::escape_controls(&text, true)
+        );
+    }
     if json && !informational {
         let message = err
             .render()
@@ -86,13 +101,20 @@ fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
 /// Print `err` as one sentence on stderr (and a JSON document with `--json`); its exit code.
 fn report(err: &anyhow::Error, json: bool) -> ExitCode {
     if broken_pipe(err) {
-        // The reader went away (`keyvault audit export | head`): not worth a message.
-        return ExitCode::SUCCESS;
+        // The reader went away (`keyvault audit export | head`): not worth a message, but
+        // output was lost, so never success.
+        return ExitCode::from(exit::BROKEN_PIPE_STATUS);
     }
     let code = exit::classify(err);
     let message = format!("{err:#}");
     let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "keyvault: {message}");
+    // The message can quote input and file contents: escape controls on the terminal, while
+    // the JSON document below keeps the exact text.
+    let _ = writeln!(
+        stderr,
+        "keyvault: {}",
+        output::escape_controls(&message, false)
+    );
     if json {
         let _ = output::print_json(&json!({
             "error": { "message": message, "code": code.status(), "kind": code.name() }

@@ -1,6 +1,7 @@
 //! What commands print: human text by default, one JSON document on stdout with `--json`; and
 //! the JSON and text views of keys and audit records.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::{Context, Result};
@@ -68,7 +69,57 @@ pub(crate) fn print_json(value: &Value) -> Result<()> {
         .context("cannot write to standard output")
 }
 
+/// `text` with every character that could steer a terminal written as a visible escape
+/// (`\u{1b}`, `\u{7}`, `\u{202e}`, ...): C0 and C1 controls, DEL, and the bidirectional
+/// overrides and isolates that reorder what is shown. Line breaks are kept only with
+/// `keep_newlines`, for text of several lines that the program laid out itself.
+///
+/// Applied to everything printed for people (stdout text, the error line, warnings), since
+/// key labels, backup comments, audit actors, legacy file names and error messages quoting
+/// input can come from another user's file. JSON output is not escaped: serde already writes
+/// controls as `\u` escapes and the exact string must survive.
+pub(crate) fn escape_controls(text: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let unsafe_char = |c: char| (c.is_control() && !(keep_newlines && c == '\n')) || is_bidi(c);
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            escaped.extend(c.escape_default());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// One value from a file or another user inside a line of text: [`escape_controls`] with line
+/// breaks escaped too, so a value cannot start a line of its own.
+pub(crate) fn safe(text: &str) -> Cow<'_, str> {
+    escape_controls(text, false)
+}
+
+/// Whether `bytes` are text that can go to a terminal as they are: UTF-8 with no control
+/// characters but line breaks and tabs, and no bidirectional formatting characters.
+pub(crate) fn is_terminal_safe(bytes: &[u8]) -> bool {
+    std::str::from_utf8(bytes).is_ok_and(|text| {
+        !text
+            .chars()
+            .any(|c| (c.is_control() && c != '\n' && c != '\t') || is_bidi(c))
+    })
+}
+
+/// Unicode's bidirectional formatting characters (marks, embeddings, overrides, isolates).
+fn is_bidi(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
 fn print_text(text: &str) -> Result<()> {
+    let text = escape_controls(text, true);
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .context("cannot write to standard output")?;
@@ -146,7 +197,7 @@ pub(crate) fn key_text(key: &KeyMetadata) -> String {
     } else {
         key.labels()
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", safe(k), safe(v)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -167,7 +218,7 @@ pub(crate) fn key_text(key: &KeyMetadata) -> String {
     line("exportable", if key.exportable() { "yes" } else { "no" });
     line("labels", &labels);
     if !key.description().is_empty() {
-        line("description", key.description());
+        line("description", &safe(key.description()));
     }
     line(
         "encrypts with",
@@ -311,7 +362,7 @@ pub(crate) fn audit_text(records: &[AuditRecord]) -> String {
     for record in records {
         let event = &record.event;
         let key = match (&event.key_name, event.key_id) {
-            (Some(name), _) => name.as_str().to_owned(),
+            (Some(name), _) => safe(name.as_str()).into_owned(),
             (None, Some(id)) => id.to_string(),
             (None, None) => "-".to_owned(),
         };
@@ -328,7 +379,7 @@ pub(crate) fn audit_text(records: &[AuditRecord]) -> String {
             .context
             .details
             .iter()
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", safe(k), safe(v)))
             .collect::<Vec<_>>()
             .join(" ");
         text.push_str(&format!(
@@ -338,7 +389,7 @@ pub(crate) fn audit_text(records: &[AuditRecord]) -> String {
             event.operation.as_str(),
             key,
             result,
-            event.actor,
+            safe(&event.actor),
             if details.is_empty() {
                 String::new()
             } else {
@@ -347,4 +398,30 @@ pub(crate) fn audit_text(records: &[AuditRecord]) -> String {
         ));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped_and_other_text_is_kept() {
+        assert!(matches!(safe("plain café ✓"), Cow::Borrowed(_)));
+        assert_eq!(safe("a\u{1b}[2Jb"), r"a\u{1b}[2Jb");
+        assert_eq!(
+            safe("osc\u{1b}]52;c;eA==\u{7}"),
+            r"osc\u{1b}]52;c;eA==\u{7}"
+        );
+        assert_eq!(safe("c1\u{9b}1m del\u{7f}"), r"c1\u{9b}1m del\u{7f}");
+        assert_eq!(safe("bidi\u{202e}\u{2066}"), r"bidi\u{202e}\u{2066}");
+        assert_eq!(safe("two\nlines\r\t"), r"two\nlines\r\t");
+        assert_eq!(
+            escape_controls("two\nlines\u{1b}", true),
+            "two\nlines\\u{1b}"
+        );
+        assert!(is_terminal_safe("card 4111\n\tcafé".as_bytes()));
+        assert!(!is_terminal_safe(b"\x1b]52;c;eA==\x07"));
+        assert!(!is_terminal_safe(b"\xff\xfe binary"));
+        assert!(!is_terminal_safe("\u{202e}txt".as_bytes()));
+    }
 }

@@ -1,7 +1,7 @@
 //! Progress bars on stderr for long work, only when stderr is a terminal and `-q` is not given:
 //! silent in scripts, pipes and CI.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,6 +14,17 @@ const THRESHOLD: u64 = 16 << 20;
 /// Whether bars may be drawn at all.
 fn allowed() -> bool {
     log::enabled(log::Level::Warn) && std::io::stderr().is_terminal()
+}
+
+/// Say on a terminal's stderr (unless `-q`) why the command is not moving: another process
+/// holds the vault's lock. Called by the store once it has waited a couple of seconds.
+pub(crate) fn say_waiting_for_the_lock() {
+    if allowed() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "keyvault: waiting for the vault (locked by another process)…"
+        );
+    }
 }
 
 /// A byte counter that shows a bar once the work is known (or turns out) to be long.

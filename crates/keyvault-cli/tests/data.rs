@@ -401,11 +401,12 @@ fn damaged_streams_are_refused_and_leave_no_output() {
         assert!(!env.path("bad.out").exists(), "{what}: output left behind");
         no_leftovers(&env);
     }
-    // A previous file at the destination is left untouched by a failed decryption.
+    // A previous file at the destination is left untouched by a failed decryption, even one
+    // allowed to replace it.
     std::fs::write(env.path("keep.out"), b"precious").unwrap();
     std::fs::write(env.path("bad.kvs"), &sealed[..sealed.len() - 20]).unwrap();
     env.cmd()
-        .args(["decrypt", "--in", "bad.kvs", "--out", "keep.out"])
+        .args(["decrypt", "--in", "bad.kvs", "--out", "keep.out", "--force"])
         .assert()
         .code(3);
     assert_eq!(std::fs::read(env.path("keep.out")).unwrap(), b"precious");

@@ -21,8 +21,10 @@ pub enum StoreError {
     #[error("invalid batch: {0}")]
     InvalidBatch(&'static str),
 
-    /// The database stayed locked by another process for longer than the busy timeout.
-    #[error("the vault is busy (locked by another process); try again")]
+    /// The database stayed locked by another process (an open write transaction) for the
+    /// whole bounded wait ([`crate::BusyWait`]). Not retried by the vault: waiting again would
+    /// make a command hang for as long as the other process holds the lock.
+    #[error("the vault is busy: another process has held its lock for too long; try again later")]
     Busy,
 
     /// The file is not a keyvault vault (a foreign SQLite database or not a database at all).
@@ -143,7 +145,7 @@ impl StoreError {
     #[must_use]
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Conflict { .. } | StoreError::Busy => true,
+            StoreError::Conflict { .. } => true,
             StoreError::Core(err) => err.is_retryable(),
             _ => false,
         }

@@ -16,7 +16,7 @@ mod merge;
 mod records;
 mod vault;
 
-pub use backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Record, Scrub};
+pub use backend::{Backend, Batch, BusyWait, Expect, FileBackend, MemoryBackend, Record, Scrub};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Result, StoreError};
 pub use head::{RecordDamage, RecordKind};

@@ -60,7 +60,7 @@ pub(crate) fn run(ctx: &Context<'_>, command: &AuditCommand) -> Result<()> {
             let vault = ctx.open_vault()?;
             let records = read(&vault, &args.filter)?;
             finish(vault)?;
-            let mut output = Output::create(args.output.as_deref())?;
+            let mut output = Output::create(args.output.as_deref(), args.force)?;
             if ctx.out.json() && output.is_stdout() {
                 return ctx.out.data(
                     &json!({ "records": records.iter().map(audit_json).collect::<Vec<_>>() }),

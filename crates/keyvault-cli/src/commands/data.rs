@@ -1,6 +1,6 @@
 //! `encrypt`, `decrypt`, `rewrap`, `datakey`, `mac`, `verify` and `derive`.
 
-use std::io::{BufReader, Chain, Cursor, Read, Write};
+use std::io::{BufReader, Chain, Cursor, IsTerminal, Read, Write};
 
 use anyhow::{Context as _, Result};
 use base64ct::{Base64, Encoding};
@@ -18,6 +18,7 @@ use crate::context::Context;
 use crate::exit::{Code, Failure};
 use crate::io::{Input, Output};
 use crate::log;
+use crate::output::is_terminal_safe;
 use crate::progress::Progress;
 use crate::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader};
 
@@ -70,7 +71,22 @@ pub(crate) fn encrypt(ctx: &Context<'_>, args: &EncryptArgs) -> Result<()> {
         .into());
     }
     let mut input = Input::open(args.input.as_deref())?;
-    let output = Output::create(args.output.as_deref())?;
+    // --armor always writes one envelope, also for --in FILE, so a file too large for one is
+    // refused before anything is read, rather than after.
+    if args.armor
+        && let Some(len) = input
+            .len()
+            .filter(|&len| usize::try_from(len).map_or(true, |len| len > MAX_PLAINTEXT_LEN))
+    {
+        return Err(Failure::usage(format!(
+            "--armor writes one text envelope of at most {} MiB, and {} is {len} bytes; drop \
+             --armor to encrypt it in the stream format, which has no size limit",
+            MAX_PLAINTEXT_LEN >> 20,
+            input.name()
+        ))
+        .into());
+    }
+    let output = Output::create(args.output.as_deref(), args.force)?;
     if !(args.armor || ctx.out.json() && format == Format::Envelope) {
         output.refuse_binary_on_terminal("pass --armor for text, or --out FILE")?;
     }
@@ -90,7 +106,12 @@ fn encrypt_envelope(
 ) -> Result<()> {
     let plaintext = input.read_all(
         MAX_PLAINTEXT_LEN,
-        "encrypt it with --in FILE or --format stream, which have no size limit",
+        if args.armor {
+            "drop --armor and encrypt it with --in FILE or --format stream, which have no size \
+             limit"
+        } else {
+            "encrypt it with --in FILE or --format stream, which have no size limit"
+        },
     )?;
     log::info!(
         "encrypting {} bytes from {} with the key {}",
@@ -324,6 +345,13 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
     let ciphertext = read_ciphertext(&mut input)?;
     let to_stdout = is_stdin(args.output.as_deref());
     let caller_aad = aad(args.aad.as_ref());
+    // Plaintext is bytes, not text: on a terminal it could be escape sequences. A stream goes
+    // out chunk by chunk, so it never goes to a terminal; an envelope's plaintext does only if
+    // it is plain text (checked below), and with --json it comes inside the document, escaped.
+    let on_terminal = to_stdout && !ctx.out.json() && std::io::stdout().is_terminal();
+    if on_terminal && matches!(ciphertext, Ciphertext::Stream { .. }) {
+        return Err(binary_on_terminal().into());
+    }
     match ciphertext {
         Ciphertext::Stream { header, mut reader } => {
             if to_stdout && ctx.out.json() {
@@ -336,7 +364,7 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
             let (key_name, version) = key_name_of(&vault, header.wrapped_key());
             let key = stream_key(&vault, &header, caller_aad)?;
             finish(vault)?;
-            let mut output = Output::create(args.output.as_deref())?;
+            let mut output = Output::create(args.output.as_deref(), args.force)?;
             log::info!("decrypting the stream {input_name} into {}", output.name());
             let mut progress = Progress::bytes(total, "decrypting");
             let plaintext_len =
@@ -391,7 +419,10 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
                     "",
                 );
             }
-            let mut output = Output::create(args.output.as_deref())?;
+            if on_terminal && !is_terminal_safe(&plaintext) {
+                return Err(binary_on_terminal().into());
+            }
+            let mut output = Output::create(args.output.as_deref(), args.force)?;
             output
                 .write_all(&plaintext)
                 .context("cannot write the plaintext")?;
@@ -418,6 +449,14 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
     }
 }
 
+/// Exit code 2 for plaintext that would go raw to a terminal.
+fn binary_on_terminal() -> Failure {
+    Failure::usage(
+        "refusing to write binary plaintext to the terminal; pass --out FILE, pipe it to a \
+         program, or use --json",
+    )
+}
+
 /// `keyvault rewrap`.
 pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
     let mut input = Input::open(args.input.as_deref())?;
@@ -439,7 +478,7 @@ pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
                 )
                 .into());
             }
-            let mut output = Output::create(args.output.as_deref())?;
+            let mut output = Output::create(args.output.as_deref(), args.force)?;
             output.refuse_binary_on_terminal("pass --out FILE")?;
             let vault = ctx.open_vault()?;
             let (key_name, from) = key_name_of(&vault, header.wrapped_key());
@@ -461,7 +500,7 @@ pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
         }
         Ciphertext::Envelope { bytes, armoured } => {
             let armour = armoured || args.armor;
-            let mut output = Output::create(args.output.as_deref())?;
+            let mut output = Output::create(args.output.as_deref(), args.force)?;
             if !armour && !ctx.out.json() {
                 output.refuse_binary_on_terminal("pass --armor for text, or --out FILE")?;
             }

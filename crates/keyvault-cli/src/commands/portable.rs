@@ -1,6 +1,7 @@
 //! `export`, `import`, `backup create|verify|inspect`, `restore` and `migrate rust-keyvault`:
 //! the portable formats of keyvault-backup.
 
+use std::borrow::Cow;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -19,30 +20,17 @@ use crate::args::{
 };
 use crate::context::{self, Context};
 use crate::exit::{Code, Failure};
-use crate::io::Output;
+use crate::io::{Output, refuse_existing};
 use crate::log;
-use crate::output::{key_json, time};
+use crate::output::{key_json, safe, time};
 use crate::password::Source;
 use crate::progress::Spinner;
 
-/// Refuse to overwrite `path`.
-fn refuse_existing(path: &Path) -> Result<()> {
-    if path.exists() {
-        return Err(Failure::new(
-            Code::Failure,
-            format!(
-                "{} already exists; choose another file name",
-                path.display()
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
 /// `keyvault export`.
 pub(crate) fn export(ctx: &Context<'_>, args: &ExportArgs) -> Result<()> {
-    refuse_existing(&args.output)?;
+    if !args.force {
+        refuse_existing(&args.output, true)?;
+    }
     let options = ExportOptions {
         versions: args.versions.clone(),
         argon2: context::argon2_params()?,
@@ -60,7 +48,7 @@ pub(crate) fn export(ctx: &Context<'_>, args: &ExportArgs) -> Result<()> {
         ExportFormatArg::Json => exported.to_json().into_bytes(),
         ExportFormatArg::Binary => exported.to_bytes(),
     };
-    let mut output = Output::create(Some(&args.output))?;
+    let mut output = Output::create(Some(&args.output), args.force)?;
     output
         .write_all(&bytes)
         .context("cannot write the export file")?;
@@ -263,7 +251,7 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
                     "not included".to_owned()
                 },
                 if meta.compressed { "yes (zstd)" } else { "no" },
-                meta.comment.as_deref().unwrap_or("none"),
+                meta.comment.as_deref().map_or(Cow::Borrowed("none"), safe),
                 meta.data_size,
                 backup.as_bytes().len(),
                 meta.format_version,
@@ -293,7 +281,9 @@ fn report_json(report: &BackupReport, file: &Path) -> Value {
 }
 
 fn create_backup(ctx: &Context<'_>, args: &BackupCreateArgs) -> Result<()> {
-    refuse_existing(&args.output)?;
+    if !args.force {
+        refuse_existing(&args.output, true)?;
+    }
     let base = args
         .incremental_from
         .as_ref()
@@ -319,9 +309,13 @@ fn create_backup(ctx: &Context<'_>, args: &BackupCreateArgs) -> Result<()> {
         .context("cannot back up the vault")?
     };
     finish(vault)?;
-    backup
-        .write_file(&args.output)
+    // Written like every --out file: complete under a temporary name, then moved into place
+    // (replacing an existing file only with --force).
+    let mut output = Output::create(Some(&args.output), args.force)?;
+    output
+        .write_all(backup.as_bytes())
         .with_context(|| format!("cannot write the backup {}", args.output.display()))?;
+    output.finish()?;
     let meta = backup.metadata();
     log::info!("backup {} written", meta.checksum);
     ctx.out.done(
@@ -357,7 +351,7 @@ fn create_backup(ctx: &Context<'_>, args: &BackupCreateArgs) -> Result<()> {
 
 /// `keyvault restore`.
 pub(crate) fn restore(ctx: &Context<'_>, args: &RestoreArgs) -> Result<()> {
-    refuse_existing(&args.to)?;
+    refuse_existing(&args.to, false)?;
     let chain = read_backups(&args.files)?;
     let options = context::vault_options()?;
     let backup_password = Source::backup().existing()?;

@@ -15,7 +15,7 @@ mod memory;
 mod sqlite;
 
 pub use memory::MemoryBackend;
-pub use sqlite::FileBackend;
+pub use sqlite::{BusyWait, FileBackend};
 
 use crate::error::{Result, StoreError};
 

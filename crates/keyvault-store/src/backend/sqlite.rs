@@ -9,10 +9,12 @@
 //! time; SQLite gives its `-wal` and `-shm` files the database file's permissions.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use super::{Action, Backend, Batch, Record, Scrub, check_expect, prefix_end};
 use crate::error::{Result, StoreError};
@@ -21,8 +23,11 @@ use crate::error::{Result, StoreError};
 const APPLICATION_ID: i32 = 0x6B76_6C74;
 /// Version of the table layout below.
 const SCHEMA_VERSION: i32 = 1;
-/// How long a writer waits for another process's lock before giving up with `Busy`.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a writer waits for another process's lock before giving up with `Busy`, unless
+/// [`BusyWait::limit`] says otherwise.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a writer waits for the lock before [`BusyWait::on_wait`] is told, by default.
+const BUSY_NOTICE: Duration = Duration::from_secs(2);
 /// How long one checkpoint attempt of [`Backend::compact`] waits for readers, and the pause
 /// between attempts.
 const SCRUB_WAIT: Duration = Duration::from_millis(100);
@@ -44,6 +49,44 @@ const SCHEMA: &str = "
     INSERT INTO kv_meta (name, value) VALUES ('sequence', 0);
 ";
 
+/// How long a file vault waits for another process's write lock (an open write transaction),
+/// and whom it tells that it is waiting.
+///
+/// An attempt to take the lock waits at most `limit`, then fails with [`StoreError::Busy`],
+/// which the vault does not retry; for `limit` after such a failure, attempts do not wait
+/// again (they take the lock only if it is free), so an operation blocked by another process,
+/// and the audit flush that follows it, end after `limit` in all.
+#[derive(Clone)]
+pub struct BusyWait {
+    /// The longest wait for the lock (default 30 s).
+    pub limit: Duration,
+    /// How long a wait lasts before `on_wait` is called (default 2 s).
+    pub notice_after: Duration,
+    /// Called once a wait for the lock has lasted `notice_after` (if `limit` is longer), so a
+    /// user can be told why nothing happens. Called from the waiting thread.
+    pub on_wait: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+impl Default for BusyWait {
+    fn default() -> Self {
+        BusyWait {
+            limit: BUSY_TIMEOUT,
+            notice_after: BUSY_NOTICE,
+            on_wait: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for BusyWait {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusyWait")
+            .field("limit", &self.limit)
+            .field("notice_after", &self.notice_after)
+            .field("on_wait", &self.on_wait.is_some())
+            .finish()
+    }
+}
+
 /// Records in one SQLite file.
 ///
 /// Connections are pooled, so threads read concurrently (WAL readers never block) while SQLite
@@ -52,6 +95,9 @@ const SCHEMA: &str = "
 pub struct FileBackend {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    busy: BusyWait,
+    /// When a wait for the lock last ran out.
+    gave_up: Mutex<Option<Instant>>,
 }
 
 impl FileBackend {
@@ -77,6 +123,8 @@ impl FileBackend {
         Ok(FileBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![conn]),
+            busy: BusyWait::default(),
+            gave_up: Mutex::new(None),
         })
     }
 
@@ -98,7 +146,67 @@ impl FileBackend {
         Ok(FileBackend {
             path: path.to_path_buf(),
             idle: Mutex::new(vec![conn]),
+            busy: BusyWait::default(),
+            gave_up: Mutex::new(None),
         })
+    }
+
+    /// Wait for another process's write lock as `busy` says, instead of the default 30 s.
+    ///
+    /// # Errors
+    /// A pooled connection cannot take the new timeout.
+    pub fn with_busy_wait(mut self, busy: BusyWait) -> Result<Self> {
+        self.busy = busy;
+        {
+            let idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
+            for conn in idle.iter() {
+                conn.busy_timeout(self.busy.limit)
+                    .map_err(|err| db_error(&self.path, err))?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// Take the write lock: wait [`BusyWait::notice_after`] quietly, then tell
+    /// [`BusyWait::on_wait`] and wait for the rest of [`BusyWait::limit`].
+    fn begin_write<'c>(&self, conn: &'c Connection) -> Result<Transaction<'c>> {
+        let limit = self.busy.limit;
+        let quiet = limit.min(self.busy.notice_after);
+        let set_timeout = |timeout: Duration| {
+            conn.busy_timeout(timeout)
+                .map_err(|err| db_error(&self.path, err))
+        };
+        let gave_up_lately = self
+            .gave_up
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .is_some_and(|at| at.elapsed() < limit);
+        if gave_up_lately {
+            // The whole wait was spent a moment ago: take the lock only if it is free now.
+            set_timeout(Duration::ZERO)?;
+            let began = Transaction::new_unchecked(conn, TransactionBehavior::Immediate);
+            set_timeout(limit)?;
+            return began.map_err(|err| db_error(&self.path, err));
+        }
+        set_timeout(quiet)?;
+        let began = match Transaction::new_unchecked(conn, TransactionBehavior::Immediate) {
+            Err(err) if is_busy(&err) && limit > quiet => {
+                if let Some(on_wait) = &self.busy.on_wait {
+                    on_wait();
+                }
+                set_timeout(limit.saturating_sub(quiet))?;
+                Transaction::new_unchecked(conn, TransactionBehavior::Immediate)
+            }
+            other => other,
+        };
+        set_timeout(limit)?;
+        match began {
+            Err(err) if is_busy(&err) => {
+                *self.gave_up.lock().map_err(|_| StoreError::Poisoned)? = Some(Instant::now());
+                Err(StoreError::Busy)
+            }
+            other => other.map_err(|err| db_error(&self.path, err)),
+        }
     }
 
     /// The database file.
@@ -152,7 +260,12 @@ impl FileBackend {
         let pooled = self.idle.lock().map_err(|_| StoreError::Poisoned)?.pop();
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => connect(&self.path)?,
+            None => {
+                let conn = connect(&self.path)?;
+                conn.busy_timeout(self.busy.limit)
+                    .map_err(|err| db_error(&self.path, err))?;
+                conn
+            }
         };
         let result = f(&mut conn);
         let mut idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
@@ -211,10 +324,8 @@ impl Backend for FileBackend {
         batch.validate()?;
         self.with_connection(|conn| {
             // IMMEDIATE takes the write lock up front, so two writers never both read and then
-            // fail to upgrade; the busy timeout makes the second wait its turn.
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(|err| db_error(&self.path, err))?;
+            // fail to upgrade; the busy wait makes the second wait its turn, for a bounded time.
+            let tx = self.begin_write(conn)?;
             for write in batch.writes() {
                 let current: Option<u64> = tx
                     .prepare_cached("SELECT revision FROM kv_records WHERE key = ?1")
@@ -278,12 +389,12 @@ impl Backend for FileBackend {
                     Ok(false) => {}
                     Err(err) if is_busy(&err) => {}
                     Err(err) => {
-                        let _ = conn.busy_timeout(BUSY_TIMEOUT);
+                        let _ = conn.busy_timeout(self.busy.limit);
                         return Err(db_error(&self.path, err));
                     }
                 }
             }
-            conn.busy_timeout(BUSY_TIMEOUT)
+            conn.busy_timeout(self.busy.limit)
                 .map_err(|err| db_error(&self.path, err))?;
             // Trust the file, not only SQLite's answer: a truncated log is empty.
             let log = wal_path(&self.path);

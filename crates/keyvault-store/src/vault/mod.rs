@@ -25,7 +25,7 @@ pub use self::keys::{KeyFilter, NewKey};
 pub use self::portable::{CounterSnapshot, ImportConflict, KeyBundle, SnapshotBase, VaultSnapshot};
 pub use self::usage::{DataKey, Signature};
 
-use crate::backend::{Backend, Batch, Expect, FileBackend, MemoryBackend, Scrub};
+use crate::backend::{Backend, Batch, BusyWait, Expect, FileBackend, MemoryBackend, Scrub};
 use crate::barrier::{Barrier, Table, singleton_key};
 use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
@@ -74,6 +74,9 @@ pub struct VaultOptions {
     pub actor: String,
     /// Where the time comes from.
     pub clock: Arc<dyn Clock>,
+    /// How long a file vault waits for another process's lock (default 30 s in all), and
+    /// whom it tells once the wait lasts (default after 2 s). Memory vaults never wait.
+    pub busy_wait: BusyWait,
 }
 
 impl Default for VaultOptions {
@@ -83,6 +86,7 @@ impl Default for VaultOptions {
             audit_commit: AuditCommit::default(),
             actor: "keyvault".to_owned(),
             clock: Arc::new(SystemClock),
+            busy_wait: BusyWait::default(),
         }
     }
 }
@@ -188,7 +192,10 @@ impl FileVault {
             Ok(unlocked)
         });
         match published {
-            Ok(unlocked) => Ok(Vault::assemble(FileBackend::open(path)?, options, unlocked)),
+            Ok(unlocked) => {
+                let backend = FileBackend::open(path)?.with_busy_wait(options.busy_wait.clone())?;
+                Ok(Vault::assemble(backend, options, unlocked))
+            }
             Err(err) => {
                 FileBackend::remove(&temporary);
                 Err(err)
@@ -206,7 +213,8 @@ impl FileVault {
         password: &[u8],
         options: VaultOptions,
     ) -> Result<Self> {
-        Vault::open(FileBackend::open(path)?, password, options)
+        let backend = FileBackend::open(path)?.with_busy_wait(options.busy_wait.clone())?;
+        Vault::open(backend, password, options)
     }
 }
 

@@ -47,6 +47,7 @@ pub fn options(clock: &Arc<ManualClock>, audit_commit: AuditCommit) -> VaultOpti
         audit_commit,
         actor: "test:harness".to_owned(),
         clock: Arc::clone(clock) as Arc<dyn keyvault_store::Clock>,
+        ..VaultOptions::default()
     }
 }
 
