@@ -80,7 +80,12 @@ pub enum Error {
     },
 
     /// A lifecycle transition the table does not allow, or whose time condition fails.
-    #[error("key {key}: cannot {transition} a key that is {from}: {refusal}")]
+    #[error(
+        "key {key}: cannot {} a key that is {}: {}",
+        transition.words(),
+        from.words(),
+        refusal.explain(*from, *transition)
+    )]
     InvalidTransition {
         /// The key.
         key: KeyId,
@@ -93,7 +98,10 @@ pub enum Error {
     },
 
     /// A version transition the version table does not allow.
-    #[error("key {key} version {version}: cannot {transition} a version that is {from}")]
+    #[error(
+        "key {key} version {version}: cannot {transition} a version that is {from}: {}",
+        crate::lifecycle::version_way_forward(*from, *transition)
+    )]
     InvalidVersionTransition {
         /// The key.
         key: KeyId,
@@ -162,7 +170,10 @@ pub enum Error {
     },
 
     /// The policy refused the operation.
-    #[error("key {key}: {operation} denied: {denial}")]
+    #[error(
+        "key {key}: {operation} denied: {denial}{}",
+        crate::policy::denial_advice(*operation, *denial)
+    )]
     Denied {
         /// The key.
         key: KeyId,
