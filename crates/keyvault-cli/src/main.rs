@@ -14,6 +14,7 @@
 mod args;
 mod commands;
 mod context;
+mod hints;
 mod io;
 mod log;
 mod output;
@@ -90,7 +91,7 @@ fn report(err: &anyhow::Error, json: bool) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let code = exit::classify(err);
-    let message = format!("{err:#}");
+    let message = hints::sentence(err);
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "keyvault: {message}");
     if json {
