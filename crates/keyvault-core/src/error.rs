@@ -430,7 +430,10 @@ mod tests {
     #[test]
     fn name_and_label_rules_say_ascii() {
         let name = crate::ids::KeyName::new("Ébc").unwrap_err().to_string();
-        assert!(name.contains("an ASCII letter a-z or a digit 0-9"), "{name}");
+        assert!(
+            name.contains("an ASCII letter a-z or a digit 0-9"),
+            "{name}"
+        );
         let meta = crate::KeyMetadata::new(
             KeyId::from_bytes([1; 16]),
             crate::ids::KeyName::new("k").unwrap(),
@@ -438,7 +441,10 @@ mod tests {
             crate::Timestamp::UNIX_EPOCH,
         );
         let label = meta.with_label("Team", "x").unwrap_err().to_string();
-        assert!(label.contains("an ASCII letter a-z or a digit 0-9"), "{label}");
+        assert!(
+            label.contains("an ASCII letter a-z or a digit 0-9"),
+            "{label}"
+        );
         assert!(!label.contains("lower-case letter"), "{label}");
     }
 }
