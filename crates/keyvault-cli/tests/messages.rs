@@ -231,6 +231,11 @@ fn migrate_refuses_a_name_for_an_unknown_id_and_says_what_is_taken() {
         .args(["migrate", "rust-keyvault", "plain", "--name", &named])
         .assert()
         .success();
+    let stderr = env.fails(&["migrate", "rust-keyvault", "plain", "--name", &named], 4);
+    assert!(
+        stderr.contains("1 key conflicts with a key already in the vault: payments"),
+        "{stderr}"
+    );
     env.cmd()
         .args(["key", "rename", "payments", "billing"])
         .assert()
