@@ -141,7 +141,11 @@ pub enum Error {
     },
 
     /// Rotation asked of a key whose state does not allow new material.
-    #[error("key {key}: cannot rotate a key that is {state}")]
+    #[error(
+        "key {key}: cannot rotate a key that is {}: {}",
+        state.words(),
+        rotation_advice(*state)
+    )]
     RotationRefused {
         /// The key.
         key: KeyId,
@@ -158,7 +162,8 @@ pub enum Error {
 
     /// A decryption floor (or trim floor) that would leave no enabled version to encrypt.
     #[error(
-        "key {key}: floor {floor} would leave no enabled version to encrypt (highest enabled: {highest_enabled:?})"
+        "key {key}: floor {floor} would leave no enabled version to encrypt ({}); rotate or enable a version at or above it first",
+        highest_enabled.map_or_else(|| "no version is enabled".to_owned(), |v| format!("the highest enabled is {v}"))
     )]
     VersionFloor {
         /// The key.
@@ -236,6 +241,18 @@ pub enum Error {
     /// Another failure of the cryptographic layer (for example, no randomness).
     #[error("cryptographic failure: {0}")]
     Crypto(CryptoError),
+}
+
+/// What to do about a rotation refused in `state`.
+fn rotation_advice(state: StateKind) -> &'static str {
+    match state {
+        StateKind::PendingDeletion => "cancel its deletion first",
+        StateKind::Destroyed => "a destroyed key is gone for good; create a new key instead",
+        StateKind::Deprecated | StateKind::Revoked => {
+            "only a pending, active or disabled key gets new versions; create a new key instead"
+        }
+        StateKind::Pending | StateKind::Active | StateKind::Disabled => "",
+    }
 }
 
 impl From<CryptoError> for Error {
@@ -425,6 +442,33 @@ mod tests {
         assert!(err.to_string().contains("abababab"));
         assert!(err.to_string().contains("encrypt denied"));
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn rotation_and_floor_refusals_use_words() {
+        let key = KeyId::from_bytes([2; 16]);
+        for state in StateKind::ALL {
+            let message = Error::RotationRefused { key, state }.to_string();
+            assert!(!message.contains('_'), "{message}");
+        }
+        let message = Error::RotationRefused {
+            key,
+            state: StateKind::PendingDeletion,
+        }
+        .to_string();
+        assert!(
+            message.ends_with("pending deletion: cancel its deletion first"),
+            "{message}"
+        );
+        let floor = KeyVersion::new(3).unwrap();
+        let message = Error::VersionFloor {
+            key,
+            floor,
+            highest_enabled: Some(KeyVersion::new(2).unwrap()),
+        }
+        .to_string();
+        assert!(message.contains("the highest enabled is v2"), "{message}");
+        assert!(!message.contains("Some("), "{message}");
     }
 
     #[test]
