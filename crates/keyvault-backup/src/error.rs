@@ -138,7 +138,11 @@ pub enum BackupError {
 
     /// A merge or migration found keys whose names or ids are already in the vault, and the
     /// policy is to refuse. Nothing was imported.
-    #[error("{} key(s) conflict with keys already in the vault: {}", names.len(), names.join(", "))]
+    #[error(
+        "{} already in the vault: {}",
+        if names.len() == 1 { "1 key conflicts with a key".to_owned() } else { format!("{} keys conflict with keys", names.len()) },
+        names.join(", ")
+    )]
     Conflict {
         /// The conflicting keys' names.
         names: Vec<String>,

@@ -411,7 +411,25 @@ impl LegacyStore {
             let encrypted_key = keyvault_crypto::Zeroizing::new(encrypted_key);
             let info = metadata.info();
             let material = match &master {
+                None if encrypted_key.len() == SEALED_KEY_LEN => {
+                    return Err(legacy_error(
+                        &info.id,
+                        format!(
+                            "its key is {SEALED_KEY_LEN} bytes, the size of a sealed key: the \
+                             store looks encrypted; open it with its password"
+                        ),
+                    ));
+                }
                 None => encrypted_key,
+                Some(_) if encrypted_key.len() == KEY_LEN => {
+                    return Err(legacy_error(
+                        &info.id,
+                        format!(
+                            "its key is {KEY_LEN} raw bytes: the store looks unencrypted; open \
+                             it without a password"
+                        ),
+                    ));
+                }
                 Some(master) => master.open(&encrypted_key, LEGACY_STORE_AAD).map_err(|_| {
                     BackupError::WrongPassword {
                         what: "rust-keyvault FileStore",
@@ -427,6 +445,56 @@ impl LegacyStore {
             unreadable,
         })
     }
+}
+
+/// Size of a key sealed by an encrypted FileStore: nonce (12), the 32-byte key, tag (16).
+const SEALED_KEY_LEN: usize = 12 + KEY_LEN + 16;
+
+/// Whether the FileStore at `dir` needs a password: whether any of its key files holds a
+/// sealed key rather than 32 raw bytes. A store without key files needs none. Files that do
+/// not parse as key files are ignored here, as [`LegacyStore::open`] ignores them.
+///
+/// # Errors
+/// [`BackupError::Io`] reading the directory or a file; more than [`MAX_LEGACY_FILES`] entries
+/// or a file over [`MAX_LEGACY_FILE_LEN`].
+pub fn store_needs_password(dir: impl AsRef<Path>) -> Result<bool> {
+    let dir = dir.as_ref();
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| BackupError::Io { path, source }
+    };
+    let mut seen = 0usize;
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        seen += 1;
+        if seen > MAX_LEGACY_FILES {
+            return Err(BackupError::too_large(
+                "rust-keyvault directory",
+                seen,
+                MAX_LEGACY_FILES,
+            ));
+        }
+        let path = entry.path();
+        let is_key_file = path.extension().is_some_and(|ext| ext == "json")
+            && entry.file_name() != LEGACY_METADATA_FILE
+            && entry.file_type().map_err(io(&path))?.is_file();
+        if !is_key_file {
+            continue;
+        }
+        // A plaintext store's file holds the material itself: wipe the copy.
+        let bytes = keyvault_crypto::Zeroizing::new(codec::read_bounded(
+            &path,
+            MAX_LEGACY_FILE_LEN,
+            "rust-keyvault key file",
+        )?);
+        if let Ok(persisted) = serde_json::from_slice::<PersistedWire>(&bytes) {
+            let encrypted_key = keyvault_crypto::Zeroizing::new(persisted.encrypted_key);
+            if encrypted_key.len() != KEY_LEN {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
 }
 
 /// How legacy keys become keyvault keys.
@@ -478,6 +546,17 @@ pub fn to_bundles(keys: &[LegacyKey], options: &MigrationOptions) -> Result<Vec<
                 format!("two entries claim version {}", key.info.version),
             ));
         }
+    }
+    // A name for a key that is not there is a mistake in the request, never silently dropped.
+    if let Some((base_id, name)) = options
+        .names
+        .iter()
+        .find(|(base_id, _)| !families.contains_key(*base_id))
+    {
+        return Err(legacy_error(
+            base_id,
+            format!("the name {name} was given for this base id, but no key read has it"),
+        ));
     }
     families
         .into_iter()

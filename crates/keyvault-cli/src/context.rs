@@ -246,13 +246,32 @@ fn actor() -> String {
     }
 }
 
-/// Exit code 5, with a hint, for a vault path where there is no file.
+/// Exit code 5, with a hint, for a vault path where there is no file. The path is named in full,
+/// with the directory a relative path was taken from: following the hint from another directory
+/// would otherwise create a second, empty vault.
 pub(crate) fn no_vault_hint(path: &Path) -> Failure {
     Failure::new(
         Code::NotFound,
         format!(
             "no vault at {}; create one with `keyvault init` or point --vault at one",
-            path.display()
+            describe_path(path)
         ),
     )
+}
+
+/// `path` in full, and for a relative path where it was taken from: "/home/me/demo.vault
+/// (demo.vault from the current directory /home/me)".
+pub(crate) fn describe_path(path: &Path) -> String {
+    if path.is_absolute() {
+        return path.display().to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => format!(
+            "{} ({} from the current directory {})",
+            cwd.join(path).display(),
+            path.display(),
+            cwd.display()
+        ),
+        Err(_) => path.display().to_string(),
+    }
 }

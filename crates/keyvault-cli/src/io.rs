@@ -116,8 +116,11 @@ pub(crate) enum Output {
     Stdout(BufWriter<std::io::Stdout>),
     /// A file, written under a temporary name and renamed on [`Output::finish`].
     File {
-        /// The temporary file beside the destination.
-        temp: BufWriter<tempfile::NamedTempFile>,
+        /// The temporary file beside the destination. Written as a plain file, so that errors
+        /// name the destination, never the temporary name the user did not choose.
+        temp: BufWriter<File>,
+        /// The temporary file's name, removed if dropped before [`Output::finish`].
+        temp_path: tempfile::TempPath,
         /// The destination.
         path: PathBuf,
         /// Whether an existing file at `path` may be replaced (`--force`).
@@ -142,15 +145,22 @@ impl Output {
                     Some(dir) if !dir.as_os_str().is_empty() => dir,
                     _ => Path::new("."),
                 };
-                let temp = tempfile::Builder::new()
+                let (file, temp_path) = tempfile::Builder::new()
                     .prefix(".keyvault-")
                     .suffix(".partial")
                     .tempfile_in(dir)
+                    .map_err(without_temp_path)
                     .with_context(|| {
-                        format!("cannot create a temporary file in {}", dir.display())
-                    })?;
+                        format!(
+                            "cannot write {}: cannot create a file in {}",
+                            path.display(),
+                            dir.display()
+                        )
+                    })?
+                    .into_parts();
                 Ok(Output::File {
-                    temp: BufWriter::with_capacity(256 * 1024, temp),
+                    temp: BufWriter::with_capacity(256 * 1024, file),
+                    temp_path,
                     path: path.to_path_buf(),
                     force,
                 })
@@ -205,22 +215,27 @@ impl Output {
     pub(crate) fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut out) => out.flush().context("cannot write to standard output"),
-            Output::File { temp, path, force } => {
+            Output::File {
+                temp,
+                temp_path,
+                path,
+                force,
+            } => {
                 let temp = temp
                     .into_inner()
                     .map_err(|err| err.into_error())
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                temp.as_file()
-                    .sync_all()
+                temp.sync_all()
                     .with_context(|| format!("cannot write {}", path.display()))?;
+                drop(temp);
                 let persisted = if force {
-                    temp.persist(&path)
+                    temp_path.persist(&path)
                 } else {
                     // A file that appeared at `path` meanwhile is not replaced either.
-                    temp.persist_noclobber(&path)
+                    temp_path.persist_noclobber(&path)
                 };
                 match persisted.map_err(|err| err.error) {
-                    Ok(_) => {}
+                    Ok(()) => {}
                     Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
                         return Err(already_exists(&path, true).into());
                     }
@@ -239,6 +254,21 @@ impl Output {
     }
 }
 
+/// An I/O error about the temporary file, without its name: the user chose the destination,
+/// not `.keyvault-*.partial`, and the caller's message names the destination.
+fn without_temp_path(err: std::io::Error) -> std::io::Error {
+    let text = err.to_string();
+    match text.find(" at path ") {
+        Some(end) => std::io::Error::new(err.kind(), text.get(..end).unwrap_or_default()),
+        None => err,
+    }
+}
+
+/// A write error on the output file, naming the destination (the kind is kept).
+fn naming(err: std::io::Error, path: &Path) -> std::io::Error {
+    std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))
+}
+
 /// Flush the directory that holds `path`, so a new or renamed entry survives a crash.
 fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
     match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
@@ -251,21 +281,21 @@ impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Output::Stdout(out) => out.write(buf),
-            Output::File { temp, .. } => temp.write(buf),
+            Output::File { temp, path, .. } => temp.write(buf).map_err(|err| naming(err, path)),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Stdout(out) => out.write_all(buf),
-            Output::File { temp, .. } => temp.write_all(buf),
+            Output::File { temp, path, .. } => temp.write_all(buf).map_err(|err| naming(err, path)),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Output::Stdout(out) => out.flush(),
-            Output::File { temp, .. } => temp.flush(),
+            Output::File { temp, path, .. } => temp.flush().map_err(|err| naming(err, path)),
         }
     }
 }

@@ -14,6 +14,7 @@
 mod args;
 mod commands;
 mod context;
+mod hints;
 mod io;
 mod log;
 mod output;
@@ -106,7 +107,7 @@ fn report(err: &anyhow::Error, json: bool) -> ExitCode {
         return ExitCode::from(exit::BROKEN_PIPE_STATUS);
     }
     let code = exit::classify(err);
-    let message = format!("{err:#}");
+    let message = hints::sentence(err);
     let mut stderr = std::io::stderr().lock();
     // The message can quote input and file contents: escape controls on the terminal, while
     // the JSON document below keeps the exact text.

@@ -221,7 +221,7 @@ fn envelopes_round_trip_in_binary_and_text() {
     ]);
     assert_eq!(doc["format"], "envelope");
     let doc = env.json(&["decrypt", "--in", "p.kv", "--out", "p.out"]);
-    assert_eq!(doc["bytes"], 13);
+    assert_eq!(doc["plaintext_bytes"], 13);
     assert_eq!(std::fs::read(env.path("p.out")).unwrap(), b"file contents");
     no_leftovers(&env);
 
@@ -261,7 +261,7 @@ fn files_stream_in_chunks_and_decrypt_to_the_same_bytes() {
     assert_eq!(doc["format"], "stream");
     assert_eq!(doc["plaintext_bytes"].as_u64().unwrap(), size as u64);
     let sealed_len = std::fs::metadata(env.path("big.kvs")).unwrap().len();
-    assert_eq!(doc["bytes"].as_u64().unwrap(), sealed_len);
+    assert_eq!(doc["ciphertext_bytes"].as_u64().unwrap(), sealed_len);
     let chunks = size.div_ceil(64 * 1024) as u64;
     assert!(sealed_len > size as u64 + chunks * 16);
     assert!(sealed_len < size as u64 + chunks * 16 + 200);

@@ -470,10 +470,20 @@ fn legacy_store(dir: &std::path::Path) -> [u8; 16] {
 fn rust_keyvault_stores_migrate() {
     let env = Env::new();
     let base_id = legacy_store(&env.path("legacy"));
-    // Encrypted by default: a password is needed, and there is no source for it.
+    // A store whose key files hold sealed keys needs a password, and there is no source for it.
+    legacy_store(&env.path("sealed"));
+    for entry in std::fs::read_dir(env.path("sealed")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut file: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap_or(json!(null));
+        if file.get("encrypted_key").is_some() {
+            file["encrypted_key"] = json!(vec![5u8; 60]);
+            std::fs::write(&path, serde_json::to_vec(&file).unwrap()).unwrap();
+        }
+    }
     let out = env
         .cmd()
-        .args(["migrate", "rust-keyvault", "legacy"])
+        .args(["migrate", "rust-keyvault", "sealed"])
         .output()
         .unwrap();
     assert_eq!(

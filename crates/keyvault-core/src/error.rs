@@ -80,7 +80,12 @@ pub enum Error {
     },
 
     /// A lifecycle transition the table does not allow, or whose time condition fails.
-    #[error("key {key}: cannot {transition} a key that is {from}: {refusal}")]
+    #[error(
+        "key {key}: cannot {} a key that is {}: {}",
+        transition.words(),
+        from.words(),
+        refusal.explain(*from, *transition)
+    )]
     InvalidTransition {
         /// The key.
         key: KeyId,
@@ -93,7 +98,10 @@ pub enum Error {
     },
 
     /// A version transition the version table does not allow.
-    #[error("key {key} version {version}: cannot {transition} a version that is {from}")]
+    #[error(
+        "key {key} version {version}: cannot {transition} a version that is {from}: {}",
+        crate::lifecycle::version_way_forward(*from, *transition)
+    )]
     InvalidVersionTransition {
         /// The key.
         key: KeyId,
@@ -133,7 +141,11 @@ pub enum Error {
     },
 
     /// Rotation asked of a key whose state does not allow new material.
-    #[error("key {key}: cannot rotate a key that is {state}")]
+    #[error(
+        "key {key}: cannot rotate a key that is {}: {}",
+        state.words(),
+        rotation_advice(*state)
+    )]
     RotationRefused {
         /// The key.
         key: KeyId,
@@ -150,7 +162,8 @@ pub enum Error {
 
     /// A decryption floor (or trim floor) that would leave no enabled version to encrypt.
     #[error(
-        "key {key}: floor {floor} would leave no enabled version to encrypt (highest enabled: {highest_enabled:?})"
+        "key {key}: floor {floor} would leave no enabled version to encrypt ({}); rotate or enable a version at or above it first",
+        highest_enabled.map_or_else(|| "no version is enabled".to_owned(), |v| format!("the highest enabled is {v}"))
     )]
     VersionFloor {
         /// The key.
@@ -162,7 +175,10 @@ pub enum Error {
     },
 
     /// The policy refused the operation.
-    #[error("key {key}: {operation} denied: {denial}")]
+    #[error(
+        "key {key}: {operation} denied: {denial}{}",
+        crate::policy::denial_advice(*operation, *denial)
+    )]
     Denied {
         /// The key.
         key: KeyId,
@@ -225,6 +241,18 @@ pub enum Error {
     /// Another failure of the cryptographic layer (for example, no randomness).
     #[error("cryptographic failure: {0}")]
     Crypto(CryptoError),
+}
+
+/// What to do about a rotation refused in `state`.
+fn rotation_advice(state: StateKind) -> &'static str {
+    match state {
+        StateKind::PendingDeletion => "cancel its deletion first",
+        StateKind::Destroyed => "a destroyed key is gone for good; create a new key instead",
+        StateKind::Deprecated | StateKind::Revoked => {
+            "only a pending, active or disabled key gets new versions; create a new key instead"
+        }
+        StateKind::Pending | StateKind::Active | StateKind::Disabled => "",
+    }
 }
 
 impl From<CryptoError> for Error {
@@ -414,5 +442,53 @@ mod tests {
         assert!(err.to_string().contains("abababab"));
         assert!(err.to_string().contains("encrypt denied"));
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn rotation_and_floor_refusals_use_words() {
+        let key = KeyId::from_bytes([2; 16]);
+        for state in StateKind::ALL {
+            let message = Error::RotationRefused { key, state }.to_string();
+            assert!(!message.contains('_'), "{message}");
+        }
+        let message = Error::RotationRefused {
+            key,
+            state: StateKind::PendingDeletion,
+        }
+        .to_string();
+        assert!(
+            message.ends_with("pending deletion: cancel its deletion first"),
+            "{message}"
+        );
+        let floor = KeyVersion::new(3).unwrap();
+        let message = Error::VersionFloor {
+            key,
+            floor,
+            highest_enabled: Some(KeyVersion::new(2).unwrap()),
+        }
+        .to_string();
+        assert!(message.contains("the highest enabled is v2"), "{message}");
+        assert!(!message.contains("Some("), "{message}");
+    }
+
+    #[test]
+    fn name_and_label_rules_say_ascii() {
+        let name = crate::ids::KeyName::new("Ébc").unwrap_err().to_string();
+        assert!(
+            name.contains("an ASCII letter a-z or a digit 0-9"),
+            "{name}"
+        );
+        let meta = crate::KeyMetadata::new(
+            KeyId::from_bytes([1; 16]),
+            crate::ids::KeyName::new("k").unwrap(),
+            crate::KeyAlgorithm::XChaCha20Poly1305,
+            crate::Timestamp::UNIX_EPOCH,
+        );
+        let label = meta.with_label("Team", "x").unwrap_err().to_string();
+        assert!(
+            label.contains("an ASCII letter a-z or a digit 0-9"),
+            "{label}"
+        );
+        assert!(!label.contains("lower-case letter"), "{label}");
     }
 }

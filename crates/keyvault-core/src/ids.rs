@@ -131,7 +131,7 @@ impl fmt::Display for NameRule {
                 )
             }
             NameRule::BadFirstCharacter => {
-                f.write_str("a key name starts with a lower-case letter or a digit")
+                f.write_str("a key name starts with an ASCII letter a-z or a digit 0-9")
             }
             NameRule::BadCharacter { character, offset } => write!(
                 f,

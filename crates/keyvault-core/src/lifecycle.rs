@@ -193,14 +193,134 @@ impl fmt::Display for TransitionRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TransitionRefusal::NotInTable => f.write_str("the lifecycle table does not allow it"),
-            TransitionRefusal::DeletionWindowTooShort { earliest } => {
-                write!(f, "the deletion window must last until at least {earliest}")
-            }
-            TransitionRefusal::DeletionWindowOpen { until } => {
-                write!(f, "the deletion window is open until {until}")
-            }
+            TransitionRefusal::DeletionWindowTooShort { earliest } => write!(
+                f,
+                "the deletion window must last until at least {earliest}; choose that time or a later one"
+            ),
+            TransitionRefusal::DeletionWindowOpen { until } => write!(
+                f,
+                "the deletion window is open until {until}; destroy the key after that, or cancel its deletion"
+            ),
         }
     }
+}
+
+impl TransitionRefusal {
+    /// Why a key that is `from` cannot take `transition`, and what to do instead, in words (for
+    /// messages a person reads).
+    #[must_use]
+    pub fn explain(&self, from: StateKind, transition: TransitionKind) -> String {
+        match self {
+            TransitionRefusal::NotInTable => way_forward(from, transition),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// What to do when [`KEY_TRANSITIONS`] has no row for (`from`, `via`), in words: "it is
+/// already disabled; nothing to do", "disable, deprecate or revoke it first", "enable it
+/// instead", "a key that is revoked can never be enabled; create a new key instead".
+/// Derived from the table, so it stays true when the table changes.
+#[must_use]
+pub fn way_forward(from: StateKind, via: TransitionKind) -> String {
+    let allows_via = |state: StateKind| key_transition_target(state, via).is_some();
+    let steps_from = |state: StateKind| {
+        KEY_TRANSITIONS
+            .iter()
+            .filter(move |&&(row_from, _, _)| row_from == state)
+            .filter_map(|&(_, step, target)| match target {
+                Target::To(next) => Some((step, next)),
+                Target::StateBeforeDeletion => None,
+            })
+    };
+    // Where the request would take the key, when every row for it leads to the same state.
+    let mut targets = KEY_TRANSITIONS
+        .iter()
+        .filter(|&&(_, row_via, _)| row_via == via)
+        .map(|&(_, _, target)| target);
+    let single_target = match targets.next() {
+        Some(Target::To(first)) if targets.all(|other| other == Target::To(first)) => Some(first),
+        _ => None,
+    };
+
+    if via == TransitionKind::CancelDeletion {
+        return format!(
+            "no deletion is scheduled, so there is nothing to cancel; the key stays {}",
+            from.words()
+        );
+    }
+    if single_target == Some(from) {
+        return format!("it is already {}; nothing to do", from.words());
+    }
+    if from == StateKind::PendingDeletion {
+        return "its deletion is scheduled; cancel the deletion first".to_owned();
+    }
+    if from == StateKind::Destroyed {
+        return "a destroyed key is gone for good; create a new key instead".to_owned();
+    }
+    // Another transition reaches the state the request was after.
+    if let Some(wanted) = single_target {
+        let instead: Vec<TransitionKind> = steps_from(from)
+            .filter(|&(_, next)| next == wanted)
+            .map(|(step, _)| step)
+            .collect();
+        if !instead.is_empty() {
+            return format!("{} instead", instructions(&instead));
+        }
+    }
+    // One step to a state where the request is allowed.
+    let first: Vec<TransitionKind> = steps_from(from)
+        .filter(|&(_, next)| allows_via(next))
+        .map(|(step, _)| step)
+        .collect();
+    if !first.is_empty() {
+        return format!("{} first", instructions(&first));
+    }
+    // Two steps, when every way takes the same second step.
+    let two: Vec<(TransitionKind, TransitionKind)> = steps_from(from)
+        .flat_map(|(step, middle)| {
+            steps_from(middle)
+                .filter(|&(_, next)| allows_via(next))
+                .map(move |(second, _)| (step, second))
+        })
+        .collect();
+    if let Some(&(_, second)) = two.first()
+        && two.iter().all(|&(_, other)| other == second)
+    {
+        let first: Vec<TransitionKind> = two.iter().map(|&(step, _)| step).collect();
+        return format!(
+            "first {}, then {}",
+            instructions(&first),
+            instructions(&[second])
+        );
+    }
+    format!(
+        "a key that is {} can never be {}; create a new key instead",
+        from.words(),
+        via.participle()
+    )
+}
+
+/// "disable it", "disable or revoke it", "disable, deprecate or revoke it", "schedule its
+/// deletion".
+fn instructions(steps: &[TransitionKind]) -> String {
+    let phrases: Vec<&'static str> = steps.iter().map(|step| step.instruction()).collect();
+    // "disable it" and "revoke it" share their object: "disable or revoke it".
+    let (verbs, object) = if phrases.iter().all(|phrase| phrase.ends_with(" it")) {
+        let verbs: Vec<&'static str> = phrases
+            .iter()
+            .map(|phrase| phrase.trim_end_matches(" it"))
+            .collect();
+        (verbs, " it")
+    } else {
+        (phrases, "")
+    };
+    let joined = match verbs.split_last() {
+        None => String::new(),
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    };
+    format!("{joined}{object}")
 }
 
 impl KeyState {
@@ -332,6 +452,15 @@ impl StateKind {
             StateKind::Destroyed => "destroyed",
         }
     }
+
+    /// The state in words, for messages: "pending deletion" rather than `pending_deletion`.
+    #[must_use]
+    pub const fn words(self) -> &'static str {
+        match self {
+            StateKind::PendingDeletion => "pending deletion",
+            other => other.as_str(),
+        }
+    }
 }
 
 impl fmt::Display for StateKind {
@@ -382,6 +511,45 @@ impl TransitionKind {
             TransitionKind::ScheduleDeletion => "schedule_deletion",
             TransitionKind::CancelDeletion => "cancel_deletion",
             TransitionKind::Destroy => "destroy",
+        }
+    }
+
+    /// The request in words, to follow "cannot" and precede "a key": "schedule the deletion
+    /// of" rather than `schedule_deletion`.
+    #[must_use]
+    pub const fn words(self) -> &'static str {
+        match self {
+            TransitionKind::ScheduleDeletion => "schedule the deletion of",
+            TransitionKind::CancelDeletion => "cancel the deletion of",
+            other => other.as_str(),
+        }
+    }
+
+    /// The request as an instruction about the key: "disable it", "schedule its deletion".
+    const fn instruction(self) -> &'static str {
+        match self {
+            TransitionKind::Activate => "activate it",
+            TransitionKind::Disable => "disable it",
+            TransitionKind::Enable => "enable it",
+            TransitionKind::Deprecate => "deprecate it",
+            TransitionKind::Revoke => "revoke it",
+            TransitionKind::ScheduleDeletion => "schedule its deletion",
+            TransitionKind::CancelDeletion => "cancel its deletion",
+            TransitionKind::Destroy => "destroy it",
+        }
+    }
+
+    /// The past participle, after "can never be".
+    const fn participle(self) -> &'static str {
+        match self {
+            TransitionKind::Activate => "activated",
+            TransitionKind::Disable => "disabled",
+            TransitionKind::Enable => "enabled",
+            TransitionKind::Deprecate => "deprecated",
+            TransitionKind::Revoke => "revoked",
+            TransitionKind::ScheduleDeletion => "scheduled for deletion",
+            TransitionKind::CancelDeletion => "restored from deletion",
+            TransitionKind::Destroy => "destroyed",
         }
     }
 }
@@ -493,6 +661,34 @@ impl VersionTransition {
             VersionTransition::Destroy => "destroy",
         }
     }
+}
+
+impl VersionTransition {
+    /// The past participle, after "can never be".
+    const fn participle(self) -> &'static str {
+        match self {
+            VersionTransition::Disable => "disabled",
+            VersionTransition::Enable => "enabled",
+            VersionTransition::Revoke => "revoked",
+            VersionTransition::Destroy => "destroyed",
+        }
+    }
+}
+
+/// What to do when [`VERSION_TRANSITIONS`] has no row for (`from`, `via`), in words.
+#[must_use]
+pub fn version_way_forward(from: VersionState, via: VersionTransition) -> String {
+    let already = VERSION_TRANSITIONS
+        .iter()
+        .filter(|&&(_, row_via, _)| row_via == via)
+        .all(|&(_, _, to)| to == from);
+    if already {
+        return format!("it is already {from}; nothing to do");
+    }
+    format!(
+        "a version that is {from} can never be {}; rotate the key to get a new version instead",
+        via.participle()
+    )
 }
 
 impl fmt::Display for VersionTransition {

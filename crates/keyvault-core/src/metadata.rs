@@ -491,7 +491,7 @@ fn check_label(key: &str, value: &str) -> Result<()> {
         return invalid("a label key is at most 63 characters");
     }
     if !(first.is_ascii_lowercase() || first.is_ascii_digit()) {
-        return invalid("a label key starts with a lower-case letter or a digit");
+        return invalid("a label key starts with an ASCII letter a-z or a digit 0-9");
     }
     if !key
         .chars()

@@ -349,12 +349,14 @@ impl Denial {
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Denial::KeyState { state } => write!(f, "the key is {state}"),
+            Denial::KeyState { state } => write!(f, "the key is {}", state.words()),
             Denial::UnsupportedByAlgorithm { algorithm } => {
                 write!(f, "{algorithm} keys cannot do this")
             }
             Denial::OperationNotAllowed => f.write_str("the key's policy does not allow it"),
-            Denial::NotExportable => f.write_str("the key is not exportable"),
+            Denial::NotExportable => f.write_str(
+                "the key is not exportable: only a key created exportable can be exported, and that cannot be switched on later",
+            ),
             Denial::NotYetValid { not_before } => {
                 write!(f, "the key's policy allows use from {not_before}")
             }
@@ -363,9 +365,14 @@ impl fmt::Display for Denial {
             }
             Denial::KeyExpired { expires_at } => write!(f, "the key expired at {expires_at}"),
             Denial::UsageLimitReached { max_operations } => {
+                let operations = if *max_operations == 1 {
+                    "operation"
+                } else {
+                    "operations"
+                };
                 write!(
                     f,
-                    "the key has used its {max_operations} allowed operations"
+                    "the key has used its {max_operations} allowed {operations}"
                 )
             }
             Denial::NoUsableVersion => f.write_str("the key has no usable version"),
@@ -386,6 +393,33 @@ impl fmt::Display for Denial {
                 "version {version} has sealed its limit of {limit} messages (96-bit random nonces); rotate the key"
             ),
         }
+    }
+}
+
+/// What a user can do about `denial` of `operation`, as a clause to follow the denial's own
+/// text (empty when the denial already says it).
+#[must_use]
+pub fn denial_advice(operation: KeyOperation, denial: Denial) -> &'static str {
+    match (operation, denial) {
+        (KeyOperation::Export, Denial::OperationNotAllowed) => {
+            "; only a key created exportable can be exported (that cannot be switched on later), and then only while its policy allows export"
+        }
+        (_, Denial::OperationNotAllowed) => "; change the key's policy to allow it",
+        (_, Denial::KeyState { state }) => match state {
+            StateKind::Pending => "; activate it first",
+            StateKind::Disabled => "; enable it first",
+            StateKind::Deprecated => {
+                "; a deprecated key only processes existing data: protect new data with another key"
+            }
+            StateKind::PendingDeletion => "; cancel its deletion first",
+            StateKind::Revoked => "; a revoked key is never used again: use another key",
+            StateKind::Active | StateKind::Destroyed => "",
+        },
+        (_, Denial::UsageLimitReached { .. }) => "; raise the policy's maximum or use another key",
+        (_, Denial::BelowMinDecryptionVersion { .. }) => {
+            "; that version can no longer be used: the key's versions were trimmed above it"
+        }
+        _ => "",
     }
 }
 

@@ -761,3 +761,186 @@ fn key_states_gate_operations() {
         }
     }
 }
+
+/// The phrases that name a way forward in a refusal a person reads.
+const NEXT_STEPS: [&str; 5] = [
+    " first",
+    " instead",
+    "nothing to do",
+    "nothing to cancel",
+    "cancel its deletion",
+];
+
+/// The words of a refusal that a person reads: no `snake_case` identifier anywhere.
+fn assert_words_only(message: &str) {
+    assert!(
+        !message.contains('_'),
+        "the refusal uses an identifier instead of words: {message}"
+    );
+}
+
+#[test]
+fn every_key_refusal_uses_words_and_names_a_way_forward() {
+    let mut checked = 0;
+    for state in every_state() {
+        for kind in TransitionKind::ALL {
+            let mut meta = key_in(state);
+            let Err(err) = meta.transition(transition_of(kind), now()) else {
+                continue;
+            };
+            let message = err.to_string();
+            assert_words_only(&message);
+            assert!(
+                NEXT_STEPS.iter().any(|step| message.contains(step)),
+                "{state:?} --{kind}-->: the refusal names no way forward: {message}"
+            );
+            assert!(
+                !message.contains("lifecycle table"),
+                "{state:?} --{kind}-->: {message}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 60, "every refused pair was checked");
+    // The time conditions say what to do as well.
+    let mut meta = key_in(KeyState::Disabled);
+    let err = meta
+        .transition(Transition::ScheduleDeletion { until: now() }, now())
+        .unwrap_err();
+    let message = err.to_string();
+    assert_words_only(&message);
+    assert!(
+        message.contains("choose that time or a later one"),
+        "{message}"
+    );
+}
+
+#[test]
+fn scheduling_the_deletion_of_an_active_key_says_what_to_do_first() {
+    let mut meta = key_in(KeyState::Active);
+    let err = meta
+        .transition(transition_of(TransitionKind::ScheduleDeletion), now())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "key {}: cannot schedule the deletion of a key that is active: disable, deprecate or revoke it first",
+            meta.id()
+        )
+    );
+    let expectations = [
+        (
+            KeyState::Active,
+            TransitionKind::Destroy,
+            "first disable, deprecate or revoke it, then schedule its deletion",
+        ),
+        (
+            KeyState::Disabled,
+            TransitionKind::Destroy,
+            "schedule its deletion first",
+        ),
+        (
+            KeyState::Disabled,
+            TransitionKind::Activate,
+            "enable it instead",
+        ),
+        (
+            KeyState::Pending,
+            TransitionKind::Deprecate,
+            "activate it first",
+        ),
+        (
+            KeyState::Active,
+            TransitionKind::Enable,
+            "it is already active; nothing to do",
+        ),
+        (
+            KeyState::Revoked,
+            TransitionKind::Enable,
+            "a key that is revoked can never be enabled; create a new key instead",
+        ),
+        (
+            KeyState::Active,
+            TransitionKind::CancelDeletion,
+            "no deletion is scheduled",
+        ),
+        (
+            KeyState::Destroyed,
+            TransitionKind::Enable,
+            "a destroyed key is gone for good",
+        ),
+    ];
+    for (state, kind, expected) in expectations {
+        let err = key_in(state)
+            .transition(transition_of(kind), now())
+            .unwrap_err();
+        assert!(
+            err.to_string().contains(expected),
+            "{state:?} --{kind}-->: {err}"
+        );
+    }
+    let pending_deletion = KeyState::PendingDeletion {
+        until: now(),
+        resume: ResumeState::Disabled,
+    };
+    let err = key_in(pending_deletion)
+        .transition(Transition::Enable, now())
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "a key that is pending deletion: its deletion is scheduled; cancel the deletion first"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn every_version_refusal_uses_words_and_names_a_way_forward() {
+    let key = key_in(KeyState::Active).id();
+    let mut checked = 0;
+    for from in VersionState::ALL {
+        for transition in VersionTransition::ALL {
+            if from.apply(transition).is_some() {
+                continue;
+            }
+            let err = Error::InvalidVersionTransition {
+                key,
+                version: v(1),
+                from,
+                transition,
+            };
+            let message = err.to_string();
+            assert_words_only(&message);
+            assert!(
+                NEXT_STEPS.iter().any(|step| message.contains(step)),
+                "{message}"
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 16 - VERSION_TRANSITIONS.len());
+}
+
+#[test]
+fn export_refusals_say_that_exportable_is_chosen_at_creation() {
+    let meta = key_in(KeyState::Active);
+    for denial in [Denial::OperationNotAllowed, Denial::NotExportable] {
+        let err = denial.for_key(meta.id(), KeyOperation::Export, None);
+        let message = err.to_string();
+        assert!(
+            message.contains("only a key created exportable can be exported"),
+            "{message}"
+        );
+        assert!(message.contains("cannot be switched on later"), "{message}");
+    }
+    let err = Denial::KeyState {
+        state: StateKind::PendingDeletion,
+    }
+    .for_key(meta.id(), KeyOperation::Encrypt, None);
+    assert_words_only(&err.to_string());
+    assert!(
+        err.to_string().ends_with("cancel its deletion first"),
+        "{err}"
+    );
+}

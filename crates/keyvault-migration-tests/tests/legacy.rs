@@ -466,3 +466,64 @@ fn unsupported_and_inconsistent_legacy_keys_are_refused() {
     );
     assert!(!key.exportable(), "not exportable unless asked");
 }
+
+#[test]
+fn a_store_is_told_encrypted_or_not_by_its_files() {
+    let encrypted = tempfile::tempdir().unwrap();
+    let mut store = FileStore::new(encrypted.path(), fast_config(true)).unwrap();
+    store.init_with_password(STORE_PW).unwrap();
+    populate(&mut store);
+    drop(store);
+    let plaintext = tempfile::tempdir().unwrap();
+    let mut store = FileStore::new(plaintext.path(), fast_config(false)).unwrap();
+    populate(&mut store);
+    drop(store);
+
+    assert!(keyvault_backup::legacy::store_needs_password(encrypted.path()).unwrap());
+    assert!(!keyvault_backup::legacy::store_needs_password(plaintext.path()).unwrap());
+
+    // Opened the wrong way round, each says what the store looks like.
+    let err = LegacyStore::open(encrypted.path(), &LegacyUnlock::Plaintext).unwrap_err();
+    assert!(matches!(err, BackupError::Legacy { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("the store looks encrypted"),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("not 32"), "{err}");
+    let with_password = LegacyUnlock::Password {
+        password: STORE_PW,
+        argon2: LEGACY_ARGON2_FAST_INSECURE,
+    };
+    let err = LegacyStore::open(plaintext.path(), &with_password).unwrap_err();
+    assert!(matches!(err, BackupError::Legacy { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("the store looks unencrypted"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_name_for_a_base_id_that_was_not_read_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = FileStore::new(dir.path(), fast_config(false)).unwrap();
+    populate(&mut store);
+    drop(store);
+    let read = LegacyStore::open(dir.path(), &LegacyUnlock::Plaintext).unwrap();
+    let mut options = MigrationOptions::default();
+    options
+        .names
+        .insert([9; 16], KeyName::new("payments").unwrap());
+    let err = to_bundles(&read.keys, &options).unwrap_err();
+    assert!(matches!(err, BackupError::Legacy { .. }), "{err:?}");
+    assert!(err.to_string().contains("09090909"), "{err}");
+    assert!(err.to_string().contains("payments"), "{err}");
+    let target = vault();
+    assert!(migrate(&target, &read.keys, &options).is_err());
+    assert!(
+        target
+            .list_keys(&keyvault_store::KeyFilter::default())
+            .unwrap()
+            .is_empty(),
+        "nothing was migrated"
+    );
+}

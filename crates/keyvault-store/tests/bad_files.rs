@@ -743,3 +743,17 @@ fn not_a_vault_names_the_file() {
     };
     assert_eq!(named, &path.display().to_string(), "{err}");
 }
+
+#[test]
+fn an_empty_file_is_called_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("empty.db");
+    std::fs::write(&path, b"").unwrap();
+    let err = FileVault::open_file(&path, b"password", options()).unwrap_err();
+    let StoreError::NotAVault { reason, .. } = &err else {
+        panic!("expected NotAVault, got {err:?}");
+    };
+    assert_eq!(reason, "the file is empty", "{err}");
+    assert!(!err.to_string().contains("another application"), "{err}");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "left untouched");
+}

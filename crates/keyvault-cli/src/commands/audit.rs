@@ -44,15 +44,15 @@ pub(crate) fn run(ctx: &Context<'_>, command: &AuditCommand) -> Result<()> {
             );
             let since = args.since.as_ref().map_or_else(String::new, |anchor| {
                 format!(
-                    ", and it extends the head of {} records given",
-                    anchor.count
+                    ", and it extends the head of {} given",
+                    crate::hints::count(anchor.count, "record", "records")
                 )
             });
             ctx.out.data(
                 &json!({ "verified": true, "records": report.records, "head": head }),
                 &format!(
-                    "the audit chain verifies: {} records, none edited, removed, reordered or added{since}\nhead: {head} (keep a copy elsewhere: `audit verify --since` with it detects a rollback)",
-                    report.records
+                    "the audit chain verifies: {}, none edited, removed, reordered or added{since}\nhead: {head} (keep a copy elsewhere: `audit verify --since` with it detects a rollback)",
+                    crate::hints::count(report.records, "record", "records")
                 ),
             )
         }
@@ -81,8 +81,8 @@ pub(crate) fn run(ctx: &Context<'_>, command: &AuditCommand) -> Result<()> {
                 Some(path) => ctx.out.done(
                     &json!({ "out": path, "records": records.len() }),
                     &format!(
-                        "wrote {} audit records to {} (JSON lines)",
-                        records.len(),
+                        "wrote {} to {} (JSON lines)",
+                        crate::hints::count_of(records.len(), "audit record", "audit records"),
                         path.display()
                     ),
                 ),

@@ -114,8 +114,8 @@ fn encrypt_envelope(
         },
     )?;
     log::info!(
-        "encrypting {} bytes from {} with the key {}",
-        plaintext.len(),
+        "encrypting {} from {} with the key {}",
+        crate::hints::count_of(plaintext.len(), "byte", "bytes"),
         input.name(),
         args.key
     );
@@ -230,10 +230,11 @@ fn summary(
             "format": format.name(),
             "out": path,
             "plaintext_bytes": plaintext,
-            "bytes": written,
+            "ciphertext_bytes": written,
         }),
         &format!(
-            "encrypted {plaintext} bytes with the key {key} version {version} into {} ({} format)",
+            "encrypted {} with the key {key} version {version} into {} ({} format)",
+            crate::hints::count(plaintext, "byte", "bytes"),
             path.display(),
             format.name()
         ),
@@ -328,6 +329,24 @@ fn key_name_of(vault: &FileVault, envelope: &[u8]) -> (Option<String>, Option<u3
     (name, Some(header.key_version.get()))
 }
 
+/// "cannot decrypt with the key orders" when the name is known, else just `what`.
+fn with_key_name(what: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{what} with the key {name}"),
+        None => what.to_owned(),
+    }
+}
+
+/// A ciphertext that did not open, said so a user can act: its key is not in this vault, or
+/// the possible causes of an authentication failure.
+fn opening_failed(ctx: &Context<'_>, err: anyhow::Error, what: &str) -> anyhow::Error {
+    let err = crate::hints::explain_authentication(err, crate::hints::DECRYPT_CAUSES);
+    match ctx.vault_path() {
+        Ok(path) => crate::hints::ciphertext_key_missing(err, what, &path),
+        Err(_) => err,
+    }
+}
+
 /// Unwrap a stream's data key.
 fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<AeadKey> {
     // Checked and audited as `unwrap`, the counterpart of the `generate_data_key` that made it.
@@ -362,7 +381,8 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
             }
             let vault = ctx.open_vault()?;
             let (key_name, version) = key_name_of(&vault, header.wrapped_key());
-            let key = stream_key(&vault, &header, caller_aad)?;
+            let key = stream_key(&vault, &header, caller_aad)
+                .map_err(|err| opening_failed(ctx, err, "cannot decrypt the stream"))?;
             finish(vault)?;
             let mut output = Output::create(args.output.as_deref(), args.force)?;
             log::info!("decrypting the stream {input_name} into {}", output.name());
@@ -382,9 +402,13 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
                         "key": key_name,
                         "version": version,
                         "out": path,
-                        "bytes": plaintext_len,
+                        "plaintext_bytes": plaintext_len,
                     }),
-                    &format!("decrypted {plaintext_len} bytes into {}", path.display()),
+                    &format!(
+                        "decrypted {} into {}",
+                        crate::hints::count(plaintext_len, "byte", "bytes"),
+                        path.display()
+                    ),
                 ),
                 None => Ok(()),
             }
@@ -392,6 +416,7 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
         Ciphertext::Envelope { bytes, .. } => {
             let vault = ctx.open_vault()?;
             let (key_name, version) = key_name_of(&vault, &bytes);
+            let with_key = with_key_name("cannot decrypt", key_name.as_deref());
             let plaintext = if Envelope::parse(&bytes)
                 .is_ok_and(|envelope| envelope.header().purpose == Purpose::DataKey)
             {
@@ -399,12 +424,17 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
                 // as `unwrap`, never as `decrypt`.
                 let data_key = vault
                     .unwrap_data_key(&bytes, caller_aad)
-                    .context("cannot unwrap the data key")?;
+                    .context(with_key_name(
+                        "cannot unwrap the data key",
+                        key_name.as_deref(),
+                    ))
+                    .map_err(|err| opening_failed(ctx, err, "cannot unwrap the data key"))?;
                 Zeroizing::new(data_key.expose_secret().to_vec())
             } else {
                 vault
                     .decrypt(&bytes, caller_aad)
-                    .context("cannot decrypt")?
+                    .context(with_key)
+                    .map_err(|err| opening_failed(ctx, err, "cannot decrypt"))?
             };
             finish(vault)?;
             if to_stdout && ctx.out.json() {
@@ -435,11 +465,11 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
                         "key": key_name,
                         "version": version,
                         "out": path,
-                        "bytes": plaintext.len(),
+                        "plaintext_bytes": plaintext.len(),
                     }),
                     &format!(
-                        "decrypted {} bytes into {}",
-                        plaintext.len(),
+                        "decrypted {} into {}",
+                        crate::hints::count_of(plaintext.len(), "byte", "bytes"),
                         path.display()
                     ),
                 ),
@@ -484,7 +514,11 @@ pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
             let (key_name, from) = key_name_of(&vault, header.wrapped_key());
             let rewrapped = vault
                 .rewrap(header.wrapped_key(), &header.wrap_aad(caller_aad))
-                .context("cannot rewrap the stream's data key")?;
+                .context(with_key_name(
+                    "cannot rewrap the stream's data key",
+                    key_name.as_deref(),
+                ))
+                .map_err(|err| opening_failed(ctx, err, "cannot rewrap the stream"))?;
             finish(vault)?;
             let to = Envelope::parse(&rewrapped)?.header().key_version.get();
             header.set_wrapped_key(rewrapped)?;
@@ -506,7 +540,10 @@ pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
             }
             let vault = ctx.open_vault()?;
             let (key_name, from) = key_name_of(&vault, &bytes);
-            let rewrapped = vault.rewrap(&bytes, caller_aad).context("cannot rewrap")?;
+            let rewrapped = vault
+                .rewrap(&bytes, caller_aad)
+                .context(with_key_name("cannot rewrap", key_name.as_deref()))
+                .map_err(|err| opening_failed(ctx, err, "cannot rewrap"))?;
             finish(vault)?;
             let to = Envelope::parse(&rewrapped)?.header().key_version.get();
             if to_stdout && ctx.out.json() {

@@ -2,6 +2,7 @@
 //! the portable formats of keyvault-backup.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,8 @@ use keyvault_backup::{
     BackupConfig, BackupReport, ExportOptions, ExportedKey, ImportConflict, ImportOptions,
     MergePolicy, MergeReport, SkipReason, VaultBackup,
 };
+use keyvault_core::KeyName;
+use keyvault_store::FileVault;
 use serde_json::{Value, json};
 
 use super::finish;
@@ -131,10 +134,10 @@ pub(crate) fn import(ctx: &Context<'_>, args: &ImportArgs) -> Result<()> {
     ctx.out.done(
         &key_json(&key),
         &format!(
-            "imported the key {} ({}, {} versions) from {}",
+            "imported the key {} ({}, {}) from {}",
             key.name(),
             key.algorithm(),
-            key.versions().len(),
+            crate::hints::count_of(key.versions().len(), "version", "versions"),
             args.file.display()
         ),
     )
@@ -181,7 +184,7 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
             let mut text = String::new();
             for (report, file) in reports.iter().zip(&args.files) {
                 text.push_str(&format!(
-                    "verified {}: {} backup {}, {} keys, made {}\n",
+                    "verified {}: {} backup {}, {}, made {}\n",
                     file.display(),
                     if report.base.is_some() {
                         "incremental"
@@ -189,13 +192,17 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
                         "full"
                     },
                     report.backup_id,
-                    report.key_count,
+                    crate::hints::count(report.key_count, "key", "keys"),
                     time(report.created_at)
                 ));
             }
             text.push_str(&format!(
-                "a restore would hold {keys} keys{}\n",
-                audit_records.map_or_else(String::new, |n| format!(" and {n} audit records"))
+                "a restore would hold {}{}\n",
+                crate::hints::count(keys, "key", "keys"),
+                audit_records.map_or_else(String::new, |n| format!(
+                    " and {}",
+                    crate::hints::count(n, "audit record", "audit records")
+                ))
             ));
             ctx.out.data(&value, &text)
         }
@@ -246,7 +253,10 @@ pub(crate) fn backup(ctx: &Context<'_>, command: &BackupCommand) -> Result<()> {
                 time(meta.created_at),
                 meta.key_count,
                 if meta.has_audit_logs {
-                    format!("included ({} records)", meta.audit_head.count)
+                    format!(
+                        "included ({})",
+                        crate::hints::count(meta.audit_head.count, "record", "records")
+                    )
                 } else {
                     "not included".to_owned()
                 },
@@ -330,16 +340,16 @@ fn create_backup(ctx: &Context<'_>, args: &BackupCreateArgs) -> Result<()> {
             "bytes": backup.as_bytes().len(),
         }),
         &format!(
-            "wrote {} backup {} of {} keys to {} ({} bytes{})",
+            "wrote {} backup {} of {} to {} ({}{})",
             if meta.base.is_some() {
                 "an incremental"
             } else {
                 "a full"
             },
             meta.checksum,
-            meta.key_count,
+            crate::hints::count(meta.key_count, "key", "keys"),
             args.output.display(),
-            backup.as_bytes().len(),
+            crate::hints::count_of(backup.as_bytes().len(), "byte", "bytes"),
             if meta.has_audit_logs {
                 ", audit log included"
             } else {
@@ -382,10 +392,11 @@ pub(crate) fn restore(ctx: &Context<'_>, args: &RestoreArgs) -> Result<()> {
             "audit_records": audit.records,
         }),
         &format!(
-            "restored {} backup(s) into a new vault at {}: {keys} keys, {} audit records verified",
-            args.files.len(),
+            "restored {} into a new vault at {}: {}, {} verified",
+            crate::hints::count_of(args.files.len(), "backup", "backups"),
             args.to.display(),
-            audit.records
+            crate::hints::count_of(keys, "key", "keys"),
+            crate::hints::count(audit.records, "audit record", "audit records")
         ),
     )
 }
@@ -432,10 +443,22 @@ fn migrate_rust_keyvault(ctx: &Context<'_>, args: &MigrateArgs) -> Result<()> {
     // Read the old keys before touching the vault, so a wrong password changes nothing.
     let (keys, unreadable) = match &directory {
         Some(dir) => {
-            let password = if args.plaintext {
-                None
-            } else {
+            // Ask for a password only when the store's files show it is encrypted;
+            // --plaintext skips the check.
+            let needs_password = !args.plaintext
+                && keyvault_backup::legacy::store_needs_password(dir).with_context(|| {
+                    format!("cannot read the rust-keyvault store {}", dir.display())
+                })?;
+            if !args.plaintext && !needs_password {
+                log::info!(
+                    "{} holds unencrypted keys: no password needed",
+                    dir.display()
+                );
+            }
+            let password = if needs_password {
                 Some(Source::migrate().existing()?)
+            } else {
+                None
             };
             let unlock = match &password {
                 None => LegacyUnlock::Plaintext,
@@ -445,9 +468,9 @@ fn migrate_rust_keyvault(ctx: &Context<'_>, args: &MigrateArgs) -> Result<()> {
                 },
             };
             let _spinner = Spinner::start("reading the rust-keyvault store");
-            let store = LegacyStore::open(dir, &unlock).with_context(|| {
-                format!("cannot read the rust-keyvault store {}", dir.display())
-            })?;
+            let store = LegacyStore::open(dir, &unlock)
+                .with_context(|| format!("cannot read the rust-keyvault store {}", dir.display()))
+                .map_err(|err| explain_legacy_password(err, password.is_some()))?;
             (store.keys, store.unreadable)
         }
         None => {
@@ -465,6 +488,23 @@ fn migrate_rust_keyvault(ctx: &Context<'_>, args: &MigrateArgs) -> Result<()> {
             (keys, Vec::new())
         }
     };
+    // A --name for a base id that was not read is a typing mistake: never silently ignored.
+    if let Some((base_id, name)) = args
+        .names
+        .iter()
+        .find(|(base_id, _)| !keys.iter().any(|key| key.info.base_id == *base_id))
+    {
+        return Err(Failure::usage(format!(
+            "--name {}={name}: no key read from {} has this base id",
+            hex_id(*base_id),
+            args.paths
+                .iter()
+                .map(|path| path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into());
+    }
     for (path, reason) in &unreadable {
         log::warning!(
             "skipped {}, which is not a key file: {reason}",
@@ -474,8 +514,75 @@ fn migrate_rust_keyvault(ctx: &Context<'_>, args: &MigrateArgs) -> Result<()> {
     let vault = ctx.open_vault()?;
     let report = keyvault_backup::legacy::migrate(&vault, &keys, &options)
         .context("cannot migrate the rust-keyvault keys")?;
+    // What each skipped key's name or id collides with, while the vault is open.
+    let taken: BTreeMap<String, String> = report
+        .skipped
+        .iter()
+        .filter(|(_, reason)| *reason == SkipReason::NameTakenByAnotherKey)
+        .map(|(name, _)| {
+            let base_id = keys
+                .iter()
+                .map(|key| key.info.base_id)
+                .find(|base_id| migrated_name(*base_id, &options) == name.as_str());
+            (name.to_string(), what_is_taken(&vault, name, base_id))
+        })
+        .collect();
     finish(vault)?;
-    migrate_report(ctx, &report, keys.len(), &unreadable)
+    migrate_report(ctx, &report, keys.len(), &unreadable, &taken)
+}
+
+/// The name a legacy key with `base_id` gets under `options` (as the migration names it).
+fn migrated_name(base_id: [u8; 16], options: &MigrationOptions) -> String {
+    options.names.get(&base_id).map_or_else(
+        || format!("{}{}", options.name_prefix, hex_id(base_id)),
+        |name| name.as_str().to_owned(),
+    )
+}
+
+fn hex_id(id: [u8; 16]) -> String {
+    keyvault_core::KeyId::from_bytes(id).to_string()
+}
+
+/// "the name NAME is taken by the vault's key ID" or "its id ID is the vault's key OTHER".
+fn what_is_taken(vault: &FileVault, name: &KeyName, base_id: Option<[u8; 16]>) -> String {
+    if let Ok(holder) = vault.key(name)
+        && base_id.is_none_or(|id| holder.id() != keyvault_core::KeyId::from_bytes(id))
+    {
+        return format!("the name {name} is taken by another key, {}", holder.id());
+    }
+    if let Some(id) = base_id
+        && let Ok(holder) = vault.key_by_key_id(keyvault_core::KeyId::from_bytes(id))
+    {
+        return format!(
+            "its id {} is taken by the key {} in the vault",
+            holder.id(),
+            holder.name()
+        );
+    }
+    "its name or id is taken by another key".to_owned()
+}
+
+/// A FileStore that did not open with the password given, with the possible causes.
+fn explain_legacy_password(err: anyhow::Error, with_password: bool) -> anyhow::Error {
+    let wrong_password = err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<keyvault_backup::BackupError>(),
+            Some(keyvault_backup::BackupError::WrongPassword { .. })
+        )
+    });
+    if with_password && (wrong_password || crate::hints::is_authentication(&err)) {
+        Failure::new(
+            Code::Authentication,
+            format!(
+                "{}; {}",
+                crate::hints::sentence(&err),
+                crate::hints::LEGACY_STORE_CAUSES
+            ),
+        )
+        .into()
+    } else {
+        err
+    }
 }
 
 fn skip_reason(reason: SkipReason) -> &'static str {
@@ -495,7 +602,14 @@ fn migrate_report(
     report: &MergeReport,
     versions_read: usize,
     unreadable: &[(PathBuf, String)],
+    taken: &BTreeMap<String, String>,
 ) -> Result<()> {
+    let reason_of = |name: &KeyName, reason: SkipReason| {
+        taken
+            .get(name.as_str())
+            .cloned()
+            .unwrap_or_else(|| skip_reason(reason).to_owned())
+    };
     let names = |list: &[keyvault_core::KeyName]| {
         list.iter()
             .map(|name| name.as_str().to_owned())
@@ -506,12 +620,17 @@ fn migrate_report(
         "imported": names(&report.imported),
         "replaced": names(&report.replaced),
         "skipped": report.skipped.iter().map(|(name, reason)| json!({
-            "name": name.as_str(), "reason": skip_reason(*reason),
+            "name": name.as_str(), "reason": reason_of(name, *reason),
         })).collect::<Vec<_>>(),
         "unreadable_files": unreadable.iter().map(|(path, _)| path).collect::<Vec<_>>(),
     });
     let mut text = format!(
-        "read {versions_read} rust-keyvault key versions; imported {}, replaced {}, skipped {}\n",
+        "read {}; imported {}, replaced {}, skipped {}\n",
+        crate::hints::count_of(
+            versions_read,
+            "rust-keyvault key version",
+            "rust-keyvault key versions"
+        ),
         report.imported.len(),
         report.replaced.len(),
         report.skipped.len()
@@ -523,7 +642,10 @@ fn migrate_report(
         text.push_str(&format!("  replaced  {name}\n"));
     }
     for (name, reason) in &report.skipped {
-        text.push_str(&format!("  skipped   {name} ({})\n", skip_reason(*reason)));
+        text.push_str(&format!(
+            "  skipped   {name} ({})\n",
+            reason_of(name, *reason)
+        ));
     }
     text.push_str(
         "data rust-keyvault encrypted must be decrypted with the old keys and re-encrypted \

@@ -171,7 +171,7 @@ pub(crate) fn quickstart(ctx: &Context<'_>, args: &QuickstartArgs) -> Result<()>
          encrypted  {:?}\n           -> {armoured}\n\
          decrypted  {:?} (matches)\n\
          keys       {keys} in the vault\n\
-         audit      chain of {} records verified\n",
+         audit      chain of {} verified\n",
         path.display(),
         if vault_created { "created" } else { "opened" },
         args.key,
@@ -180,7 +180,7 @@ pub(crate) fn quickstart(ctx: &Context<'_>, args: &QuickstartArgs) -> Result<()>
         version.get(),
         args.message,
         args.message,
-        report.records,
+        crate::hints::count(report.records, "record", "records"),
     );
     ctx.out.data(&value, &text)
 }

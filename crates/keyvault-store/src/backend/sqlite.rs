@@ -138,6 +138,13 @@ impl FileBackend {
         if !path.exists() {
             return Err(StoreError::NoVault(path.display().to_string()));
         }
+        // SQLite reads an empty file as an empty database; say what it is instead.
+        if path.is_file() && std::fs::metadata(path).map_err(io_error(path))?.len() == 0 {
+            return Err(StoreError::NotAVault {
+                path: path.display().to_string(),
+                reason: "the file is empty".to_owned(),
+            });
+        }
         // Check identity on a bare connection first: configuring (WAL mode) writes to the
         // file, and a file that is not ours must be left exactly as it was.
         let conn = open_bare(path)?;
