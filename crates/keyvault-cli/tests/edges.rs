@@ -177,11 +177,11 @@ fn argon2_costs_out_of_range_exit_3_from_a_file_and_2_when_typed() {
         .assert()
         .success();
     let bytes = std::fs::read(env.path("full.kvb")).unwrap();
-    // The Argon2 memory cost of a backup header sits at offset 85 (docs/FORMATS.md "Backup v1").
-    assert_eq!(&bytes[85..89], &19_456u32.to_be_bytes());
+    // The Argon2 memory cost of a backup header sits at offset 101 (docs/FORMATS.md "Backup v2").
+    assert_eq!(&bytes[101..105], &19_456u32.to_be_bytes());
     for (file, memory) in [("huge.kvb", 4u32 << 20), ("weak.kvb", 8)] {
         let mut patched = bytes.clone();
-        patched[85..89].copy_from_slice(&memory.to_be_bytes());
+        patched[101..105].copy_from_slice(&memory.to_be_bytes());
         std::fs::write(env.path(file), patched).unwrap();
         for command in ["inspect", "verify"] {
             let mut cmd = env.cmd();
