@@ -171,13 +171,25 @@ pub enum BackupError {
     Store(#[from] StoreError),
 
     /// A rule of the key domain refused the content (invalid metadata, transitions, ...).
+    /// Crypto failures never arrive here: they are [`BackupError::Crypto`].
     #[error(transparent)]
-    Core(#[from] keyvault_core::Error),
+    Core(keyvault_core::Error),
 
     /// A cryptographic primitive refused its inputs (Argon2 parameters past the ceiling or
     /// below the floor, lengths, randomness).
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<keyvault_core::Error> for BackupError {
+    /// A core error, except that a crypto failure it carries becomes [`BackupError::Crypto`], so
+    /// callers meet crypto failures on one path.
+    fn from(err: keyvault_core::Error) -> Self {
+        match err {
+            keyvault_core::Error::Crypto(crypto) => BackupError::Crypto(crypto),
+            other => BackupError::Core(other),
+        }
+    }
 }
 
 impl BackupError {
@@ -204,9 +216,7 @@ impl BackupError {
             BackupError::Io { .. } => ErrorKind::Internal,
             BackupError::Store(err) => err.kind(),
             BackupError::Core(err) => err.kind(),
-            BackupError::Crypto(CryptoError::Authentication) => ErrorKind::Authentication,
-            BackupError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
-            BackupError::Crypto(_) => ErrorKind::InvalidInput,
+            BackupError::Crypto(err) => ErrorKind::of_crypto(err),
         }
     }
 

@@ -293,6 +293,20 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind of a keyvault-crypto error, the one classification of crypto failures whichever
+    /// crate reports them: a failed authentication, randomness that was unavailable, an internal
+    /// failure of the Argon2 implementation, and otherwise a request the primitives refuse
+    /// (a length, algorithm or parameter out of range).
+    #[must_use]
+    pub const fn of_crypto(err: &CryptoError) -> ErrorKind {
+        match err {
+            CryptoError::Authentication => ErrorKind::Authentication,
+            CryptoError::Randomness => ErrorKind::Unavailable,
+            CryptoError::Argon2(_) => ErrorKind::Internal,
+            _ => ErrorKind::InvalidInput,
+        }
+    }
+
     /// Every kind.
     pub const ALL: [ErrorKind; 10] = [
         ErrorKind::InvalidInput,
@@ -357,8 +371,7 @@ impl Error {
             Error::VersionsExhausted { .. } | Error::TooLarge { .. } => ErrorKind::LimitExceeded,
             Error::Authentication => ErrorKind::Authentication,
             Error::AuditChain { .. } => ErrorKind::Integrity,
-            Error::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
-            Error::Crypto(_) => ErrorKind::Internal,
+            Error::Crypto(err) => ErrorKind::of_crypto(err),
         }
     }
 

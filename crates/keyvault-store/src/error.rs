@@ -59,7 +59,7 @@ pub enum StoreError {
 
     /// An error from the SQLite engine that none of the variants above describes.
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 
     /// A lock inside this process was poisoned by a panicking thread.
     #[error("internal lock poisoned")]
@@ -131,13 +131,25 @@ pub enum StoreError {
         reason: crate::merge::ReplaceRefusal,
     },
 
-    /// A rule of the key domain refused the request (lifecycle, policy, validation).
+    /// A rule of the key domain refused the request (lifecycle, policy, validation). Crypto
+    /// failures never arrive here: they are [`StoreError::Crypto`].
     #[error(transparent)]
-    Core(#[from] keyvault_core::Error),
+    Core(keyvault_core::Error),
 
     /// A cryptographic operation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+}
+
+impl From<keyvault_core::Error> for StoreError {
+    /// A core error, except that a crypto failure it carries becomes [`StoreError::Crypto`], so
+    /// callers meet crypto failures on one path.
+    fn from(err: keyvault_core::Error) -> Self {
+        match err {
+            keyvault_core::Error::Crypto(crypto) => StoreError::Crypto(crypto),
+            other => StoreError::Core(other),
+        }
+    }
 }
 
 impl StoreError {
@@ -147,6 +159,7 @@ impl StoreError {
         match self {
             StoreError::Conflict { .. } => true,
             StoreError::Core(err) => err.is_retryable(),
+            StoreError::Crypto(CryptoError::Randomness) => true,
             _ => false,
         }
     }
@@ -163,15 +176,13 @@ impl StoreError {
             StoreError::InvalidBatch(_) => ErrorKind::InvalidInput,
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
             StoreError::WrongPassword | StoreError::NotAVault { .. } => ErrorKind::Authentication,
-            StoreError::Crypto(CryptoError::Authentication) => ErrorKind::Authentication,
             StoreError::Tampered { .. }
             | StoreError::Corrupt(_)
             | StoreError::AuditRollback { .. }
             | StoreError::RecordsRolledBack { .. }
             | StoreError::BrokenChain { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
-            StoreError::Crypto(CryptoError::Randomness) => ErrorKind::Unavailable,
-            StoreError::Crypto(_) => ErrorKind::InvalidInput,
+            StoreError::Crypto(err) => ErrorKind::of_crypto(err),
             StoreError::Io { .. } | StoreError::Database(_) | StoreError::Poisoned => {
                 ErrorKind::Internal
             }
@@ -185,3 +196,47 @@ impl StoreError {
 
 /// Result alias for this crate.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use keyvault_core::ErrorKind;
+    use keyvault_crypto::CryptoError;
+
+    use super::StoreError;
+
+    /// A crypto failure is classified alike however it reaches a caller, and arrives on one
+    /// path. Regression: through core it was `Internal`, directly `InvalidInput`.
+    #[test]
+    fn crypto_failures_take_one_path_and_one_kind() {
+        let through_core = StoreError::from(keyvault_core::Error::Crypto(
+            CryptoError::LengthOutOfRange {
+                what: "test",
+                min: 1,
+                max: 2,
+                actual: 0,
+            },
+        ));
+        assert!(
+            matches!(through_core, StoreError::Crypto(_)),
+            "{through_core:?}"
+        );
+        assert_eq!(through_core.kind(), ErrorKind::InvalidInput);
+        for (err, kind) in [
+            (CryptoError::Authentication, ErrorKind::Authentication),
+            (CryptoError::Randomness, ErrorKind::Unavailable),
+            (CryptoError::Argon2("test"), ErrorKind::Internal),
+            (CryptoError::UnknownAlgorithmId(9), ErrorKind::InvalidInput),
+        ] {
+            assert_eq!(StoreError::Crypto(err.clone()).kind(), kind);
+            assert_eq!(keyvault_core::Error::Crypto(err).kind(), kind);
+        }
+    }
+
+    /// The SQLite error stays reachable as the source.
+    #[test]
+    fn database_errors_keep_their_source() {
+        let err = StoreError::Database(Box::new(std::io::Error::other("engine")));
+        let source = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("engine"));
+    }
+}

@@ -518,7 +518,7 @@ fn db_error(path: &Path, err: rusqlite::Error) -> StoreError {
             reason: "it is not an SQLite database".to_owned(),
         },
         Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt(err.to_string()),
-        _ => StoreError::Database(err.to_string()),
+        _ => StoreError::Database(Box::new(err)),
     }
 }
 
