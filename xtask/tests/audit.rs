@@ -295,20 +295,70 @@ fn cargo_deny_decides_the_licence_check() {
     );
 }
 
-#[test]
-fn the_tree_passes_cargo_deny_where_it_is_installed() {
+/// Whether `cargo deny` runs here; CI installs it.
+fn cargo_deny_installed() -> bool {
     let installed = Command::new(std::env::var_os("CARGO").unwrap())
         .args(["deny", "--version"])
         .output()
         .is_ok_and(|output| output.status.success());
     if !installed {
-        eprintln!("cargo-deny is not installed; the licence check of the real tree is left to CI");
+        eprintln!("cargo-deny is not installed; this test is left to CI");
+    }
+    installed
+}
+
+#[test]
+fn the_tree_passes_cargo_deny_where_it_is_installed() {
+    if !cargo_deny_installed() {
         return;
     }
     let (output, stdout) = run(audit(&["--only", "licenses"]));
     assert!(output.status.success(), "{stdout}");
     let row = licence_row(&stdout);
     assert!(row.contains("cargo-deny") && row.contains("clean"), "{row}");
+}
+
+#[test]
+fn deny_toml_refuses_a_banned_crate_and_a_licence_it_does_not_allow() {
+    if !cargo_deny_installed() {
+        return;
+    }
+    // A scratch workspace whose only dependency is a local crate named like a banned one, under
+    // a licence deny.toml does not allow; no registry is needed.
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         license = \"MIT\"\npublish = false\n\n[dependencies]\n\
+         sharks = { path = \"sharks\", version = \"0.5.0\" }\n",
+    );
+    write("src/lib.rs", "");
+    write(
+        "sharks/Cargo.toml",
+        "[package]\nname = \"sharks\"\nversion = \"0.5.0\"\nedition = \"2021\"\n\
+         license = \"GPL-3.0-only\"\n",
+    );
+    write("sharks/src/lib.rs", "");
+    let output = Command::new(std::env::var_os("CARGO").unwrap())
+        .args(["deny", "--offline", "--manifest-path"])
+        .arg(dir.path().join("Cargo.toml"))
+        .arg("--config")
+        .arg(workspace().join("deny.toml"))
+        .args(["check", "licenses", "bans"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error[banned]: crate 'sharks = 0.5.0'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[rejected]"), "{stderr}");
 }
 
 #[test]
