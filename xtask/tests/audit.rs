@@ -362,6 +362,22 @@ fn deny_toml_refuses_a_banned_crate_and_a_licence_it_does_not_allow() {
 }
 
 #[test]
+fn the_checkout_that_runs_the_binary_is_checked() {
+    // `cargo run` in another checkout sharing this target directory reuses the same binary and
+    // names its own xtask directory at run time.
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("check-unsafe")
+        .env("CARGO_MANIFEST_DIR", dir.path().join("xtask"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let crates = dir.path().join("crates");
+    assert!(stderr.contains(&crates.display().to_string()), "{stderr}");
+}
+
+#[test]
 fn only_and_skip_must_leave_a_check() {
     let output = audit(&["--only", "fmt", "--skip", "fmt"]).output().unwrap();
     assert!(!output.status.success());
