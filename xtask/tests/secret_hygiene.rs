@@ -12,7 +12,10 @@
 //!   so does `Zeroizing`, whose `Debug` shows nothing of its contents. A derived `Debug` over raw
 //!   bytes (an array, a `Vec`), or a hand-written one that prints them in hex, fails.
 //!
-//! `cargo xtask audit` runs this file as its `secrets` check.
+//! The crates' private key-holding types cannot be named here; each carries the same assertion
+//! beside its definition under `#[cfg(test)]` (`assert_not_impl_any!(T: Debug, Copy)` for those
+//! with no `Debug` at all), checked whenever the crate's unit tests or clippy's `--all-targets`
+//! build compile. `cargo xtask audit` runs this file as its `secrets` check.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fmt::Debug;
