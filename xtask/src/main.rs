@@ -56,9 +56,14 @@ fn cargo_program() -> std::ffi::OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }
 
-/// The workspace root: the parent of this crate's directory.
+/// The workspace root: the parent of this crate's directory. `cargo run` names that directory in
+/// `CARGO_MANIFEST_DIR` at run time; the value compiled in is only a fallback, because a binary
+/// built for one checkout is reused unchanged by another that shares its target directory (CI's
+/// release dry run on a clone), and must then work on the checkout that ran it.
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }

@@ -8,7 +8,6 @@
 
 mod changelog;
 mod manifest;
-mod version;
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -19,8 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
+use semver::Version;
+
 use self::manifest::Role;
-use self::version::Version;
 
 /// Options of `cargo xtask release`.
 #[derive(Debug, clap::Args)]
@@ -57,9 +57,7 @@ pub(crate) fn run(default_root: &Path, args: &Args) -> Result<()> {
     let root = given_root
         .canonicalize()
         .with_context(|| format!("workspace root {}", given_root.display()))?;
-    let target: Version = args
-        .version
-        .parse()
+    let target = release_version(&args.version)
         .map_err(|err| anyhow!("`{}` is not a valid release version: {err}", args.version))?;
     let plan = preflight(&root, &target)?;
     let skipped = skipped_checks(args);
@@ -151,6 +149,19 @@ pub(crate) fn run(default_root: &Path, args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// The version to release: SemVer 2.0.0 without a leading `v` and without build metadata, which
+/// does not order releases.
+fn release_version(text: &str) -> Result<Version, String> {
+    if text.starts_with(['v', 'V']) {
+        return Err("write the version without a leading `v` (the tag gets one)".into());
+    }
+    let version = Version::parse(text).map_err(|err| err.to_string())?;
+    if !version.build.is_empty() {
+        return Err("build metadata (`+...`) does not order releases; leave it out".into());
+    }
+    Ok(version)
+}
+
 /// What the preflight found out.
 struct Plan {
     current: Version,
@@ -195,8 +206,7 @@ fn preflight(root: &Path, target: &Version) -> Result<Plan> {
     let current = manifest::workspace_version(&root_manifest)
         .map_err(|err| anyhow!("Cargo.toml: {err}"))?
         .ok_or_else(|| anyhow!("Cargo.toml has no [workspace.package] version"))?;
-    let current: Version = current
-        .parse()
+    let current = Version::parse(&current)
         .map_err(|err| anyhow!("the current version `{current}` is not valid: {err}"))?;
     if *target <= current {
         problems.push(format!(
@@ -878,4 +888,45 @@ fn display_paths(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::release_version;
+
+    #[test]
+    fn release_versions_are_semver_without_build_metadata() {
+        for text in [
+            "0.0.0",
+            "0.2.0",
+            "1.10.100",
+            "0.2.0-rc.1",
+            "1.0.0-alpha-1.x.7z",
+        ] {
+            assert_eq!(release_version(text).unwrap().to_string(), text);
+        }
+        for text in [
+            "",
+            "0.2",
+            "0.2.0.1",
+            "v0.2.0",
+            "01.2.0",
+            "0.02.0",
+            "0.2.00",
+            "0.2.0+build.5",
+            "0.2.0-",
+            "0.2.0-rc..1",
+            "0.2.0-rc.01",
+            "0.2.0-rc_1",
+            "a.b.c",
+            " 0.2.0",
+            "0.2.0 ",
+            "-1.0.0",
+            "18446744073709551616.0.0",
+        ] {
+            assert!(release_version(text).is_err(), "{text:?} was accepted");
+        }
+        assert!(release_version("0.2.0-rc.1").unwrap() > release_version("0.1.0").unwrap());
+        assert!(release_version("0.1.0-rc.1").unwrap() < release_version("0.1.0").unwrap());
+    }
 }

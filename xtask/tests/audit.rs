@@ -221,7 +221,8 @@ fn a_missing_database_path_fails() {
 
 #[test]
 fn the_tree_passes_the_source_checks() {
-    let (output, stdout) = run(audit(&["--only", "secrets", "--only", "crypto-docs"]));
+    // `secrets` runs `cargo test --test secret_hygiene`, which this test run includes already.
+    let (output, stdout) = run(audit(&["--only", "unsafe", "--only", "crypto-docs"]));
     assert!(output.status.success(), "{stdout}");
     assert!(
         stdout.contains("audit passed: 2 of 8 checks; skipped on request"),
@@ -229,28 +230,51 @@ fn the_tree_passes_the_source_checks() {
     );
 }
 
-#[test]
-fn the_licence_check_names_its_mode() {
-    let (output, stdout) = run(audit(&["--only", "licenses"]));
-    let row = stdout
+/// The `licenses` row of the table.
+fn licence_row(stdout: &str) -> String {
+    stdout
         .lines()
         .find(|line| line.starts_with("licenses"))
-        .unwrap();
+        .unwrap()
+        .to_owned()
+}
+
+/// `xtask audit --only licenses` with cargo subcommands looked up only in `dir` (as PATH and as
+/// CARGO_HOME/bin), so an installed cargo-deny is not found unless `dir` holds one.
+fn licences_with_subcommands_from(dir: &Path) -> (Output, String) {
+    let cargo = std::env::var_os("CARGO").unwrap();
+    run(audit(&["--only", "licenses"])
+        .env("CARGO", cargo)
+        .env("CARGO_HOME", dir)
+        .env("PATH", dir.join("bin")))
+}
+
+#[test]
+fn without_cargo_deny_licences_are_not_checked_and_the_audit_is_incomplete() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    let (output, stdout) = licences_with_subcommands_from(dir.path());
+    assert!(!output.status.success(), "{stdout}");
+    let row = licence_row(&stdout);
     assert!(
-        row.contains("built-in:") || row.contains("cargo-deny:"),
+        row.contains("NOT CHECKED") && row.contains("cargo-deny is not installed"),
         "{row}"
     );
-    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("audit INCOMPLETE: NOT CHECKED: licenses"),
+        "{stdout}"
+    );
 }
 
 #[cfg(unix)]
 #[test]
-fn an_installed_cargo_deny_decides_the_licence_check() {
+fn cargo_deny_decides_the_licence_check() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
     // A stand-in cargo-deny that refuses everything.
-    let fake = dir.path().join("cargo-deny");
+    let fake = dir.path().join("bin/cargo-deny");
     std::fs::write(
         &fake,
         "#!/bin/sh\n[ \"$2\" = \"--version\" ] && { echo 'cargo-deny 0.0.0'; exit 0; }\n\
@@ -258,22 +282,99 @@ fn an_installed_cargo_deny_decides_the_licence_check() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = std::env::join_paths(
-        std::iter::once(dir.path().to_path_buf())
-            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
-    )
-    .unwrap();
-    let (output, stdout) = run(audit(&["--only", "licenses"]).env("PATH", path));
+    let (output, stdout) = licences_with_subcommands_from(dir.path());
     assert!(!output.status.success(), "{stdout}");
-    let row = stdout
-        .lines()
-        .find(|line| line.starts_with("licenses"))
-        .unwrap();
-    assert!(row.contains("FAIL") && row.contains("cargo-deny:"), "{row}");
+    let row = licence_row(&stdout);
     assert!(
-        stdout.contains("stand-in cargo-deny ran: deny check licenses bans sources"),
+        row.contains("FAIL") && row.contains("cargo-deny 0.0.0"),
+        "{row}"
+    );
+    assert!(
+        stdout.contains("stand-in cargo-deny ran: deny --locked check licenses bans sources"),
         "{stdout}"
     );
+}
+
+/// Whether `cargo deny` runs here; CI installs it.
+fn cargo_deny_installed() -> bool {
+    let installed = Command::new(std::env::var_os("CARGO").unwrap())
+        .args(["deny", "--version"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !installed {
+        eprintln!("cargo-deny is not installed; this test is left to CI");
+    }
+    installed
+}
+
+#[test]
+fn the_tree_passes_cargo_deny_where_it_is_installed() {
+    if !cargo_deny_installed() {
+        return;
+    }
+    let (output, stdout) = run(audit(&["--only", "licenses"]));
+    assert!(output.status.success(), "{stdout}");
+    let row = licence_row(&stdout);
+    assert!(row.contains("cargo-deny") && row.contains("clean"), "{row}");
+}
+
+#[test]
+fn deny_toml_refuses_a_banned_crate_and_a_licence_it_does_not_allow() {
+    if !cargo_deny_installed() {
+        return;
+    }
+    // A scratch workspace whose only dependency is a local crate named like a banned one, under
+    // a licence deny.toml does not allow; no registry is needed.
+    let dir = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "Cargo.toml",
+        "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+         license = \"MIT\"\npublish = false\n\n[dependencies]\n\
+         sharks = { path = \"sharks\", version = \"0.5.0\" }\n",
+    );
+    write("src/lib.rs", "");
+    write(
+        "sharks/Cargo.toml",
+        "[package]\nname = \"sharks\"\nversion = \"0.5.0\"\nedition = \"2021\"\n\
+         license = \"GPL-3.0-only\"\n",
+    );
+    write("sharks/src/lib.rs", "");
+    let output = Command::new(std::env::var_os("CARGO").unwrap())
+        .args(["deny", "--offline", "--manifest-path"])
+        .arg(dir.path().join("Cargo.toml"))
+        .arg("--config")
+        .arg(workspace().join("deny.toml"))
+        .args(["check", "licenses", "bans"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("error[banned]: crate 'sharks = 0.5.0'"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error[rejected]"), "{stderr}");
+}
+
+#[test]
+fn the_checkout_that_runs_the_binary_is_checked() {
+    // `cargo run` in another checkout sharing this target directory reuses the same binary and
+    // names its own xtask directory at run time.
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("check-unsafe")
+        .env("CARGO_MANIFEST_DIR", dir.path().join("xtask"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let crates = dir.path().join("crates");
+    assert!(stderr.contains(&crates.display().to_string()), "{stderr}");
 }
 
 #[test]

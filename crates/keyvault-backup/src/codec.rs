@@ -118,6 +118,10 @@ pub(crate) struct FileKeys {
     pub(crate) check: [u8; CHECK_LEN],
 }
 
+// FileKeys holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(FileKeys: std::fmt::Debug, Copy);
+
 /// HKDF labels of one file kind: encryption key, MAC key, password check value.
 pub(crate) struct Labels {
     pub(crate) encrypt: &'static str,

@@ -170,6 +170,10 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
 /// A zeroizing buffer postcard can write into.
 struct WipedBuffer(Zeroizing<Vec<u8>>);
 
+// WipedBuffer holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(WipedBuffer: std::fmt::Debug, Copy);
+
 impl Extend<u8> for WipedBuffer {
     fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
         self.0.extend(iter);

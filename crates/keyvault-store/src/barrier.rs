@@ -83,6 +83,10 @@ pub(crate) struct Barrier {
     pub(crate) record_head: SecretKey,
 }
 
+// Barrier holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Barrier: std::fmt::Debug, Copy);
+
 impl Barrier {
     pub(crate) fn new(master: &SecretKey, vault_id: [u8; VAULT_ID_LEN]) -> Result<Self> {
         Ok(Barrier {

@@ -197,6 +197,10 @@ impl RecordHead {
 /// one per record, so the key schedule is not repeated).
 struct Terms(HmacSha256);
 
+// Terms holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Terms: std::fmt::Debug, Copy);
+
 impl Terms {
     fn new(barrier: &Barrier) -> Self {
         let mut mac = HmacSha256::new(barrier.record_head.expose_secret());

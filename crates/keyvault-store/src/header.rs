@@ -250,6 +250,10 @@ struct PasswordSlot {
     params: Argon2Params,
 }
 
+// PasswordSlot holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(PasswordSlot: std::fmt::Debug, Copy);
+
 impl Keyslot {
     /// Decode the slot's hex fields and bound its salt and Argon2 parameters, so a hostile
     /// header is refused before any derivation (and cannot make us allocate gigabytes).

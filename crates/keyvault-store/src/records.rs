@@ -18,6 +18,10 @@ pub(crate) struct KeyRecord {
     pub(crate) material: BTreeMap<u32, Material>,
 }
 
+// KeyRecord holds key material: never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(KeyRecord: Copy);
+
 impl std::fmt::Debug for KeyRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyRecord")
@@ -73,6 +77,10 @@ impl KeyRecord {
 /// 32 bytes of key material: zeroized on drop, never printed.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct Material([u8; KEY_LEN]);
+
+// Material holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Material: std::fmt::Debug, Copy);
 
 impl Material {
     pub(crate) fn generate() -> keyvault_crypto::Result<Self> {

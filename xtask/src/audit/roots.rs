@@ -4,6 +4,8 @@
 
 use std::path::Path;
 
+use toml_edit::{DocumentMut, Item};
+
 use super::Outcome;
 
 /// Runs the check.
@@ -61,18 +63,15 @@ fn workspace_lints(root: &Path) -> Result<(usize, Vec<String>), String> {
     let manifest = read_toml(&root.join("Cargo.toml"))?;
     let workspace = manifest
         .get("workspace")
-        .and_then(toml::Value::as_table)
+        .filter(|item| item.is_table_like())
         .ok_or("Cargo.toml has no [workspace]")?;
     let mut problems = Vec::new();
-    let rust_lints = workspace
-        .get("lints")
-        .and_then(|lints| lints.get("rust"))
-        .and_then(toml::Value::as_table);
+    let rust_lints = workspace.get("lints").and_then(|lints| lints.get("rust"));
     let lint_level = |name: &str| -> Option<String> {
         let value = rust_lints?.get(name)?;
         value
             .as_str()
-            .or_else(|| value.get("level").and_then(toml::Value::as_str))
+            .or_else(|| value.get("level").and_then(Item::as_str))
             .map(str::to_owned)
     };
     if lint_level("unsafe_code").as_deref() != Some("forbid") {
@@ -86,10 +85,10 @@ fn workspace_lints(root: &Path) -> Result<(usize, Vec<String>), String> {
     }
     let members: Vec<&str> = workspace
         .get("members")
-        .and_then(toml::Value::as_array)
+        .and_then(Item::as_array)
         .ok_or("[workspace] has no members")?
         .iter()
-        .filter_map(toml::Value::as_str)
+        .filter_map(|value| value.as_str())
         .collect();
     let mut count = 0;
     for member in members {
@@ -107,7 +106,7 @@ fn workspace_lints(root: &Path) -> Result<(usize, Vec<String>), String> {
             let inherits = read_toml(&path)?
                 .get("lints")
                 .and_then(|lints| lints.get("workspace"))
-                .and_then(toml::Value::as_bool)
+                .and_then(Item::as_bool)
                 == Some(true);
             if !inherits {
                 problems.push(format!(
@@ -120,7 +119,7 @@ fn workspace_lints(root: &Path) -> Result<(usize, Vec<String>), String> {
     Ok((count, problems))
 }
 
-fn read_toml(path: &Path) -> Result<toml::Table, String> {
+fn read_toml(path: &Path) -> Result<DocumentMut, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|err| format!("reading {}: {err}", path.display()))?;
     text.parse()

@@ -145,6 +145,29 @@ pub(crate) fn doc(root: &Path) -> Outcome {
     outcome
 }
 
+/// `cargo test --locked -p xtask --test secret_hygiene`: the compile-time and Debug checks of
+/// the key-holding types.
+pub(crate) fn secrets(root: &Path) -> Outcome {
+    let args = [
+        "test",
+        "--locked",
+        "-p",
+        "xtask",
+        "--test",
+        "secret_hygiene",
+    ];
+    let ran = run_cargo(root, &args, &[]);
+    let mut outcome = outcome(&args, &ran, first_error);
+    if let Some(result) = ran
+        .output
+        .lines()
+        .find(|line| line.starts_with("test result: ok"))
+    {
+        outcome.detail = format!("`{}`: {result}", command_line(&args));
+    }
+    outcome
+}
+
 /// The number of `error` lines and the first of them.
 fn first_error(output: &str) -> String {
     let errors: Vec<&str> = output

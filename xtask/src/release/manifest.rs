@@ -1,14 +1,15 @@
-//! The version bump of Cargo manifests, done as text edits of the version strings alone so that
-//! comments, order and formatting survive, and the check that a refreshed Cargo.lock changed
-//! nothing but the workspace's own versions.
+//! The version bump of Cargo manifests and the check that a refreshed Cargo.lock changed nothing
+//! but the workspace's own versions.
 //!
-//! The reader understands the TOML that manifests use: tables and dotted table headers, dotted
-//! keys, inline tables, arrays and multi-line strings (skipped). A version it would have to change
-//! but cannot edit safely (a multi-line inline table, a range requirement) is an error, never a
-//! silent skip.
+//! `toml_edit` finds the versions to change and where they are in the text; the bump replaces
+//! the characters between their quotes and nothing else, so comments, quoting and layout
+//! survive byte for byte. A version it would have to change but cannot (a range requirement, a
+//! version that is not a string) is an error, never a silent skip.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::ops::Range;
+
+use toml_edit::{Document, Item, TableLike, Value};
 
 /// Which versions of a manifest the bump changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,17 +42,19 @@ pub(crate) struct Bumped {
     pub(crate) edits: Vec<LineEdit>,
 }
 
+fn parse(text: &str) -> Result<Document<&str>, String> {
+    Document::parse(text).map_err(|err| err.to_string().trim_end().to_owned())
+}
+
 /// The `[workspace.package] version` of a root manifest.
 pub(crate) fn workspace_version(text: &str) -> Result<Option<String>, String> {
-    Ok(items(text)?.into_iter().find_map(|item| match item {
-        Item {
-            section: Section::WorkspacePackage,
-            key,
-            value: Value::Str(version),
-            ..
-        } if key == ["version"] => Some(version.text),
-        _ => None,
-    }))
+    let document = parse(text)?;
+    Ok(document
+        .get("workspace")
+        .and_then(|workspace| workspace.get("package"))
+        .and_then(|package| package.get("version"))
+        .and_then(Item::as_str)
+        .map(str::to_owned))
 }
 
 /// Sets every version that `role` covers to `new`. `crates` are the package names of the
@@ -62,107 +65,105 @@ pub(crate) fn bump_manifest(
     crates: &BTreeSet<String>,
     new: &str,
 ) -> Result<Bumped, String> {
-    let mut replacements: Vec<(StrValue, String)> = Vec::new();
-    // Dependencies spread over several lines (dotted keys, `[dependencies.NAME]` tables), by
-    // (table, dependency key).
-    let mut spread: BTreeMap<(usize, String), Dependency> = BTreeMap::new();
-    for item in items(text)? {
-        match (&item.section, item.key.as_slice()) {
-            (Section::Package | Section::WorkspacePackage, [key])
-                if key == "version" && role == Role::Workspace =>
-            {
-                if let Value::Str(version) = item.value {
-                    replacements.push((version, new.to_owned()));
+    let document = parse(text)?;
+    // (byte range inside the quotes, replacement)
+    let mut replacements: Vec<(Range<usize>, String)> = Vec::new();
+    let mut dependency_tables: Vec<&Item> = Vec::new();
+    for (key, item) in document.iter() {
+        match key {
+            "package" if role == Role::Workspace => {
+                own_version(text, item.get("version"), new, &mut replacements)?;
+            }
+            "workspace" => {
+                if role == Role::Workspace {
+                    let package = item.get("package");
+                    own_version(
+                        text,
+                        package.and_then(|p| p.get("version")),
+                        new,
+                        &mut replacements,
+                    )?;
+                }
+                dependency_tables.extend(item.get("dependencies"));
+            }
+            "target" => {
+                for (_, platform) in item.as_table_like().into_iter().flat_map(TableLike::iter) {
+                    dependency_tables
+                        .extend(DEPENDENCY_TABLES.iter().filter_map(|t| platform.get(t)));
                 }
             }
-            (Section::Dependencies, [name]) => {
-                let mut dependency = Dependency::default();
-                match item.value {
-                    Value::Table(pairs) => {
-                        for (key, value) in pairs {
-                            if let [field] = key.as_slice() {
-                                dependency.set(field, value);
-                            }
-                        }
-                    }
-                    Value::MultiLine if crates.contains(name) => {
-                        return Err(format!(
-                            "line {}: the entry of `{name}` spans several lines; write it on one \
-                             line so its version can be bumped",
-                            item.line + 1
-                        ));
-                    }
-                    _ => {}
-                }
-                bump_dependency(name, dependency, crates, new, &mut replacements)?;
-            }
-            (Section::Dependencies, [name, field]) => spread
-                .entry((item.table, name.clone()))
-                .or_default()
-                .set(field, item.value),
-            (Section::Dependency(name), [field]) => spread
-                .entry((item.table, name.clone()))
-                .or_default()
-                .set(field, item.value),
+            _ if DEPENDENCY_TABLES.contains(&key) => dependency_tables.push(item),
             _ => {}
         }
     }
-    for ((_, name), dependency) in spread {
-        bump_dependency(&name, dependency, crates, new, &mut replacements)?;
-    }
-    apply(text, replacements)
-}
-
-/// What the bump needs to know of one dependency entry.
-#[derive(Debug, Default)]
-struct Dependency {
-    has_path: bool,
-    package: Option<String>,
-    version: Option<StrValue>,
-    version_not_a_string: bool,
-}
-
-impl Dependency {
-    fn set(&mut self, field: &str, value: Value) {
-        match (field, value) {
-            ("path", _) => self.has_path = true,
-            ("package", Value::Str(package)) => self.package = Some(package.text),
-            ("version", Value::Str(version)) => self.version = Some(version),
-            ("version", _) => self.version_not_a_string = true,
-            _ => {}
+    for table in dependency_tables {
+        for (key, entry) in table.as_table_like().into_iter().flat_map(TableLike::iter) {
+            bump_dependency(text, key, entry, crates, new, &mut replacements)?;
         }
     }
+    Ok(apply(text, replacements))
+}
+
+/// The tables that list dependencies.
+const DEPENDENCY_TABLES: [&str; 3] = ["dependencies", "dev-dependencies", "build-dependencies"];
+
+/// Queues `[package] version` or `[workspace.package] version` when it is a plain string
+/// (`version.workspace = true` is left alone).
+fn own_version(
+    text: &str,
+    version: Option<&Item>,
+    new: &str,
+    replacements: &mut Vec<(Range<usize>, String)>,
+) -> Result<(), String> {
+    if let Some(value) = version.and_then(Item::as_value).filter(|v| v.is_str()) {
+        replacements.push((inside_quotes(text, value)?, new.to_owned()));
+    }
+    Ok(())
 }
 
 /// Queues the version edit of a path dependency on a workspace crate that pins a version.
 fn bump_dependency(
+    text: &str,
     key: &str,
-    dependency: Dependency,
+    entry: &Item,
     crates: &BTreeSet<String>,
     new: &str,
-    replacements: &mut Vec<(StrValue, String)>,
+    replacements: &mut Vec<(Range<usize>, String)>,
 ) -> Result<(), String> {
-    let name = dependency.package.as_deref().unwrap_or(key);
+    let Some(fields) = entry.as_table_like() else {
+        // `name = "1.0"`: a registry dependency.
+        return Ok(());
+    };
+    let name = fields.get("package").and_then(Item::as_str).unwrap_or(key);
     // Without a path it is a crates.io dependency, not this workspace's crate.
-    if !crates.contains(name) || !dependency.has_path {
+    if !crates.contains(name) || !fields.contains_key("path") {
         return Ok(());
     }
-    if dependency.version_not_a_string {
+    let Some(version) = fields.get("version") else {
+        return Ok(());
+    };
+    let Some(value) = version.as_value().filter(|value| value.is_str()) else {
         return Err(format!(
             "the version of dependency `{key}` is not a plain string; bump it by hand"
         ));
-    }
-    if let Some(version) = dependency.version {
-        let requirement = requirement(&version.text, new).map_err(|err| {
-            format!(
-                "line {}: dependency `{key}` version \"{}\": {err}",
-                version.line + 1,
-                version.text
-            )
-        })?;
-        replacements.push((version, requirement));
-    }
+    };
+    let old = value.as_str().unwrap_or_default();
+    let requirement = requirement(old, new)
+        .map_err(|err| format!("dependency `{key}` version \"{old}\": {err}"))?;
+    replacements.push((inside_quotes(text, value)?, requirement));
     Ok(())
+}
+
+/// The byte range of a one-line string's contents, between its quotes.
+fn inside_quotes(text: &str, value: &Value) -> Result<Range<usize>, String> {
+    let span = value.span().ok_or("a version without a position")?;
+    let raw = text.get(span.clone()).unwrap_or_default();
+    if raw.starts_with("\"\"\"") || raw.starts_with("'''") || raw.len() < 2 {
+        return Err(format!(
+            "version {raw} is not a one-line string; bump it by hand"
+        ));
+    }
+    Ok(span.start + 1..span.end - 1)
 }
 
 /// The requirement `old` rewritten to `new`, keeping a leading `=`, `^` or `~`.
@@ -180,360 +181,28 @@ fn requirement(old: &str, new: &str) -> Result<String, String> {
     Ok(format!("{}{new}", operator.trim_end()))
 }
 
-/// Applies the replacements (string contents, quotes untouched) and lists the changed lines.
-fn apply(text: &str, mut replacements: Vec<(StrValue, String)>) -> Result<Bumped, String> {
-    replacements.retain(|(value, new)| value.text != *new);
-    // Right to left within a line, so earlier ranges stay valid.
-    replacements.sort_by_key(|(value, _)| (value.line, std::cmp::Reverse(value.range.start)));
-    let mut lines: Vec<String> = text.split_inclusive('\n').map(str::to_owned).collect();
-    let mut edits: Vec<LineEdit> = Vec::new();
-    for (value, new) in &replacements {
-        let line = lines
-            .get_mut(value.line)
-            .ok_or_else(|| format!("line {} is out of range", value.line + 1))?;
-        let before = line.trim_end_matches(['\n', '\r']).to_owned();
-        if line.get(value.range.clone()) != Some(value.text.as_str()) {
-            return Err(format!(
-                "line {}: version not where expected",
-                value.line + 1
-            ));
-        }
-        line.replace_range(value.range.clone(), new);
-        let after = line.trim_end_matches(['\n', '\r']).to_owned();
-        match edits.last_mut() {
-            Some(last) if last.line == value.line + 1 => last.after = after,
-            _ => edits.push(LineEdit {
-                line: value.line + 1,
-                before,
-                after,
-            }),
-        }
+/// Applies the replacements and lists the changed lines.
+fn apply(text: &str, mut replacements: Vec<(Range<usize>, String)>) -> Bumped {
+    // Last first, so earlier ranges stay valid.
+    replacements.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut bumped = text.to_owned();
+    for (range, new) in replacements {
+        bumped.replace_range(range, &new);
     }
-    Ok(Bumped {
-        text: lines.concat(),
+    let edits = text
+        .lines()
+        .zip(bumped.lines())
+        .enumerate()
+        .filter(|(_, (before, after))| before != after)
+        .map(|(index, (before, after))| LineEdit {
+            line: index + 1,
+            before: before.to_owned(),
+            after: after.to_owned(),
+        })
+        .collect();
+    Bumped {
+        text: bumped,
         edits,
-    })
-}
-
-/// The table a line belongs to, as far as the bump cares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Section {
-    /// `[package]`.
-    Package,
-    /// `[workspace.package]`.
-    WorkspacePackage,
-    /// A dependency table: `[dependencies]`, `[dev-dependencies]`, `[build-dependencies]`,
-    /// `[workspace.dependencies]`, `[target.X.dependencies]`.
-    Dependencies,
-    /// One dependency written as a table, such as `[dev-dependencies.NAME]`.
-    Dependency(String),
-    /// Anything else.
-    Other,
-}
-
-fn classify(path: &[String]) -> Section {
-    let is_table = |name: &String| {
-        matches!(
-            name.as_str(),
-            "dependencies" | "dev-dependencies" | "build-dependencies"
-        )
-    };
-    let strs: Vec<&str> = path.iter().map(String::as_str).collect();
-    // The dependency-table part of the path: after `workspace` or `target.X`, else all of it.
-    let tail = match strs.as_slice() {
-        ["package"] => return Section::Package,
-        ["workspace", "package"] => return Section::WorkspacePackage,
-        ["workspace", ..] => path.get(1..),
-        ["target", _, ..] => path.get(2..),
-        _ => path.get(..),
-    }
-    .unwrap_or_default();
-    match tail {
-        [table] if is_table(table) => Section::Dependencies,
-        [table, name] if is_table(table) => Section::Dependency(name.clone()),
-        _ => Section::Other,
-    }
-}
-
-/// A string value of a line: its raw contents and their byte range inside the quotes.
-#[derive(Debug, Clone)]
-struct StrValue {
-    text: String,
-    line: usize,
-    range: Range<usize>,
-}
-
-/// A value as far as the bump cares.
-#[derive(Debug)]
-enum Value {
-    Str(StrValue),
-    Table(Vec<(Vec<String>, Value)>),
-    /// A value that continues on later lines.
-    MultiLine,
-    Other,
-}
-
-/// One `key = value` line outside multi-line values.
-#[derive(Debug)]
-struct Item {
-    /// 0-based line number.
-    line: usize,
-    /// Counts table headers, so entries of different tables stay apart.
-    table: usize,
-    section: Section,
-    key: Vec<String>,
-    value: Value,
-}
-
-/// Every `key = value` line of a manifest with the table it belongs to.
-fn items(text: &str) -> Result<Vec<Item>, String> {
-    let mut items = Vec::new();
-    let mut state = Scan::default();
-    let mut section = Section::Other;
-    let mut table = 0;
-    for (index, line) in text.lines().enumerate() {
-        if !state.is_closed() {
-            state = scan(line, state);
-            continue;
-        }
-        let mut cursor = Cursor::new(line, index);
-        cursor.skip_ws();
-        match cursor.peek() {
-            None | Some(b'#') => {}
-            Some(b'[') => {
-                table += 1;
-                section = cursor
-                    .header()
-                    .map_or(Section::Other, |path| classify(&path));
-            }
-            Some(_) => {
-                let Some(key) = cursor.key() else {
-                    continue;
-                };
-                cursor.skip_ws();
-                if !cursor.eat(b'=') {
-                    continue;
-                }
-                cursor.skip_ws();
-                state = scan(cursor.rest(), Scan::default());
-                let value = if state.is_closed() {
-                    cursor.value().unwrap_or(Value::Other)
-                } else {
-                    Value::MultiLine
-                };
-                items.push(Item {
-                    line: index,
-                    table,
-                    section: section.clone(),
-                    key,
-                    value,
-                });
-            }
-        }
-    }
-    if state.is_closed() {
-        Ok(items)
-    } else {
-        Err("the manifest ends inside an unclosed value".into())
-    }
-}
-
-/// Where a scan stands at the end of a line: inside brackets, or inside a multi-line string.
-#[derive(Debug, Clone, Copy, Default)]
-struct Scan {
-    depth: usize,
-    multi_line: Option<&'static [u8]>,
-}
-
-impl Scan {
-    fn is_closed(self) -> bool {
-        self.depth == 0 && self.multi_line.is_none()
-    }
-}
-
-/// Continues `state` over a line of value text, skipping strings and comments.
-fn scan(text: &str, mut state: Scan) -> Scan {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if let Some(delimiter) = state.multi_line {
-            if b == b'\\' && delimiter == b"\"\"\"" {
-                i += 2;
-            } else if bytes.get(i..i + 3) == Some(delimiter) {
-                state.multi_line = None;
-                i += 3;
-            } else {
-                i += 1;
-            }
-            continue;
-        }
-        match b {
-            b'#' => break,
-            b'"' | b'\'' => {
-                let triple: &'static [u8] = if b == b'"' { b"\"\"\"" } else { b"'''" };
-                if bytes.get(i..i + 3) == Some(triple) {
-                    state.multi_line = Some(triple);
-                    i += 3;
-                    continue;
-                }
-                i += 1;
-                while let Some(&c) = bytes.get(i) {
-                    i += 1;
-                    if c == b'\\' && b == b'"' {
-                        i += 1;
-                    } else if c == b {
-                        break;
-                    }
-                }
-                continue;
-            }
-            b'[' | b'{' => state.depth += 1,
-            b']' | b'}' => state.depth = state.depth.saturating_sub(1),
-            _ => {}
-        }
-        i += 1;
-    }
-    state
-}
-
-/// A reader over one line.
-struct Cursor<'a> {
-    text: &'a str,
-    line: usize,
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(text: &'a str, line: usize) -> Self {
-        Self { text, line, at: 0 }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
-    }
-
-    fn rest(&self) -> &'a str {
-        self.text.get(self.at..).unwrap_or_default()
-    }
-
-    fn eat(&mut self, byte: u8) -> bool {
-        let found = self.peek() == Some(byte);
-        if found {
-            self.at += 1;
-        }
-        found
-    }
-
-    fn skip_ws(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t')) {
-            self.at += 1;
-        }
-    }
-
-    /// A table header's key path; `None` for arrays of tables and anything malformed.
-    fn header(&mut self) -> Option<Vec<String>> {
-        if !self.eat(b'[') || self.peek() == Some(b'[') {
-            return None;
-        }
-        let path = self.key()?;
-        self.skip_ws();
-        self.eat(b']').then_some(path)
-    }
-
-    /// A dotted key such as `a`, `a.b`, `"a".'b'`.
-    fn key(&mut self) -> Option<Vec<String>> {
-        let mut path = Vec::new();
-        loop {
-            self.skip_ws();
-            let part = match self.peek()? {
-                b'"' | b'\'' => self.string()?.text,
-                _ => {
-                    let start = self.at;
-                    while matches!(self.peek(), Some(b) if b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                    {
-                        self.at += 1;
-                    }
-                    if self.at == start {
-                        return None;
-                    }
-                    self.text.get(start..self.at)?.to_owned()
-                }
-            };
-            path.push(part);
-            self.skip_ws();
-            if !self.eat(b'.') {
-                return Some(path);
-            }
-        }
-    }
-
-    /// A one-line basic or literal string, raw (versions and names hold no escapes).
-    fn string(&mut self) -> Option<StrValue> {
-        let quote = self.peek()?;
-        self.at += 1;
-        let start = self.at;
-        loop {
-            let b = self.peek()?;
-            if b == quote {
-                let range = start..self.at;
-                self.at += 1;
-                return Some(StrValue {
-                    text: self.text.get(range.clone())?.to_owned(),
-                    line: self.line,
-                    range,
-                });
-            }
-            self.at += if b == b'\\' && quote == b'"' { 2 } else { 1 };
-        }
-    }
-
-    /// A value closed on this line.
-    fn value(&mut self) -> Option<Value> {
-        match self.peek()? {
-            b'"' | b'\'' => self.string().map(Value::Str),
-            b'{' => {
-                self.at += 1;
-                let mut pairs = Vec::new();
-                loop {
-                    self.skip_ws();
-                    if self.eat(b'}') {
-                        return Some(Value::Table(pairs));
-                    }
-                    let key = self.key()?;
-                    self.skip_ws();
-                    if !self.eat(b'=') {
-                        return None;
-                    }
-                    self.skip_ws();
-                    pairs.push((key, self.value()?));
-                    self.skip_ws();
-                    if !self.eat(b',') {
-                        self.skip_ws();
-                        return self.eat(b'}').then_some(Value::Table(pairs));
-                    }
-                }
-            }
-            b'[' => {
-                self.at += 1;
-                loop {
-                    self.skip_ws();
-                    if self.eat(b']') {
-                        return Some(Value::Other);
-                    }
-                    self.value()?;
-                    self.skip_ws();
-                    self.eat(b',');
-                }
-            }
-            _ => {
-                let start = self.at;
-                while matches!(self.peek(), Some(b) if !matches!(b, b',' | b'}' | b']' | b'#' | b' ' | b'\t'))
-                {
-                    self.at += 1;
-                }
-                (self.at > start).then_some(Value::Other)
-            }
-        }
     }
 }
 
@@ -727,13 +396,26 @@ opt-level = 3
         for text in [
             "[dependencies]\nkv-a = { path = \"../a\", version = \">=0.1, <0.3\" }\n",
             "[dependencies]\nkv-a = { path = \"../a\", version = \"*\" }\n",
-            "[dependencies]\nkv-a = { path = \"../a\",\n  version = \"0.1.0\" }\n",
+            "[dependencies]\nkv-a = { path = \"../a\", version = 1 }\n",
+            "[dependencies]\nkv-a = { path = \"../a\", version = \"\"\"0.1.0\"\"\" }\n",
+            "[dependencies\nkv-a = { path = \"../a\" }\n",
         ] {
             assert!(
                 bump_manifest(text, Role::Workspace, &crates(), "0.2.0").is_err(),
                 "{text}"
             );
         }
+        // An inline table over several lines (TOML 1.1) is edited in place like any other.
+        let spread = "[dependencies]\nkv-a = { path = \"../a\",\n  version = \"0.1.0\" }\n";
+        let bumped = bump_manifest(spread, Role::Workspace, &crates(), "0.2.0").unwrap();
+        assert_eq!(
+            bumped.edits,
+            [edit(
+                3,
+                "  version = \"0.1.0\" }",
+                "  version = \"0.2.0\" }"
+            )]
+        );
         // The same forms on a crate outside the workspace are none of the bump's business.
         let foreign = "[dependencies]\nserde = { path = \"../s\", version = \">=1, <2\" }\n";
         assert!(

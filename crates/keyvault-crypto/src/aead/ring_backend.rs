@@ -21,6 +21,10 @@ pub(crate) enum Cipher {
     Aes(LessSafeKey),
 }
 
+// Cipher holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Cipher: std::fmt::Debug, Copy);
+
 impl Cipher {
     pub(crate) fn new(algorithm: Algorithm, key: &SecretKey) -> Result<Self> {
         Ok(match algorithm {

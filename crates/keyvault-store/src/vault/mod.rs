@@ -97,6 +97,10 @@ pub(crate) struct Unlocked {
     pub(crate) barrier: Barrier,
 }
 
+// Unlocked holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Unlocked: std::fmt::Debug, Copy);
+
 /// One version's usable keys, built once per cache load. A version's 32 stored bytes are a
 /// root: each purpose gets its own HKDF subkey of it, so no key serves two purposes.
 pub(crate) struct VersionKey {
@@ -108,11 +112,19 @@ pub(crate) struct VersionKey {
     pub(crate) derive: SecretKey,
 }
 
+// VersionKey holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(VersionKey: std::fmt::Debug, Copy);
+
 /// A key as the cache holds it: its record and ready-to-use version keys.
 pub(crate) struct LoadedKey {
     pub(crate) record: KeyRecord,
     pub(crate) versions: HashMap<u32, VersionKey>,
 }
+
+// LoadedKey holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(LoadedKey: std::fmt::Debug, Copy);
 
 /// Unsealed keys, valid while the backend's commit sequence is unchanged.
 #[derive(Default)]
@@ -121,6 +133,10 @@ struct Cache {
     by_id: HashMap<KeyId, Arc<LoadedKey>>,
     by_name: HashMap<KeyName, KeyId>,
 }
+
+// Cache holds key material: no Debug that could print it, never copied implicitly.
+#[cfg(test)]
+static_assertions::assert_not_impl_any!(Cache: std::fmt::Debug, Copy);
 
 /// A key vault on backend `B`.
 pub struct Vault<B: Backend> {
