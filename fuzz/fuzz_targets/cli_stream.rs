@@ -19,7 +19,9 @@ fn data_key() -> SecretKey {
 fn is_refusal(err: &StoreError) -> bool {
     matches!(
         err,
-        StoreError::NotAStream { .. } | StoreError::StreamTruncated | StoreError::StreamChunk { .. }
+        StoreError::NotAStream { .. }
+            | StoreError::StreamTruncated
+            | StoreError::StreamChunk { .. }
     )
 }
 
