@@ -1,8 +1,10 @@
 //! The library half of the `keyvault` command-line tool: the parts its tests, benchmarks and
 //! fuzz targets need without running the binary.
 //!
-//! - [`stream`]: the encrypted file stream format (header, chunked sealing and opening).
 //! - [`exit`]: the documented exit codes and the errors that carry them.
+//!
+//! The encrypted file stream format the CLI reads and writes is keyvault-store's
+//! (`keyvault_store::stream`).
 //!
 //! Everything else (argument parsing, commands, output) lives in the binary. The API here
 //! serves the binary and its tests; it promises no stability of its own.
@@ -10,4 +12,3 @@
 #![deny(missing_docs)]
 
 pub mod exit;
-pub mod stream;

@@ -3,9 +3,10 @@
 //!
 //! This binary holds no cryptography or storage logic of its own: it parses the command line
 //! ([`args`]), finds passwords ([`password`]), calls keyvault-store and keyvault-backup
-//! ([`commands`]), and prints the result as text or one JSON document ([`output`]). The one
-//! format it defines is the chunked stream for files of any size ([`stream`]), built from
-//! keyvault-crypto's explicit-nonce AEAD and a data key from the vault.
+//! ([`commands`]), and prints the result as text or one JSON document ([`output`]). It defines
+//! no format: files of any size go through keyvault-store's encrypted file stream
+//! (`keyvault_store::stream`); the binary opens the files, shows progress and maps errors to
+//! exit codes.
 //!
 //! Exit codes are listed in [`exit`], in `keyvault --help` and in the README.
 #![forbid(unsafe_code)]
@@ -27,7 +28,7 @@ use std::panic::AssertUnwindSafe;
 use std::process::ExitCode;
 
 use clap::Parser;
-use keyvault_cli::{exit, stream};
+use keyvault_cli::exit;
 use serde_json::json;
 
 use crate::args::Cli;

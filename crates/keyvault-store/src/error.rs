@@ -131,6 +131,41 @@ pub enum StoreError {
         reason: crate::merge::ReplaceRefusal,
     },
 
+    /// The input is not an encrypted file stream this build reads: another format, another
+    /// format version, or a header field out of bounds ([`crate::stream`]).
+    #[error("the input is not a readable keyvault stream: {reason}")]
+    NotAStream {
+        /// Why (never secret).
+        reason: String,
+    },
+
+    /// An encrypted file stream ends before its header or its first chunk is complete.
+    #[error("the encrypted stream is truncated: it ends before its final chunk")]
+    StreamTruncated,
+
+    /// A chunk of an encrypted file stream does not authenticate (which check failed is not
+    /// said). Chunks before it authenticated; nothing of this one was released.
+    #[error(
+        "chunk {index} of the encrypted stream does not authenticate: the file was truncated, \
+         reordered, extended or tampered with, or the key is wrong"
+    )]
+    StreamChunk {
+        /// The chunk's position, from 0.
+        index: u32,
+    },
+
+    /// A parameter of a stream being written is out of range: chunk size, wrapped key length,
+    /// or more chunks than a stream can number.
+    #[error("invalid encrypted stream: {reason}")]
+    StreamParameter {
+        /// Why (never secret).
+        reason: String,
+    },
+
+    /// The reader or writer under an encrypted file stream failed.
+    #[error("I/O error in an encrypted stream: {0}")]
+    StreamIo(#[source] std::io::Error),
+
     /// A rule of the key domain refused the request (lifecycle, policy, validation). Crypto
     /// failures never arrive here: they are [`StoreError::Crypto`].
     #[error(transparent)]
@@ -175,7 +210,12 @@ impl StoreError {
             | StoreError::AlreadyExists(_) => ErrorKind::Conflict,
             StoreError::InvalidBatch(_) => ErrorKind::InvalidInput,
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
-            StoreError::WrongPassword | StoreError::NotAVault { .. } => ErrorKind::Authentication,
+            StoreError::WrongPassword
+            | StoreError::NotAVault { .. }
+            | StoreError::NotAStream { .. }
+            | StoreError::StreamTruncated
+            | StoreError::StreamChunk { .. } => ErrorKind::Authentication,
+            StoreError::StreamParameter { .. } => ErrorKind::InvalidInput,
             StoreError::Tampered { .. }
             | StoreError::Corrupt(_)
             | StoreError::AuditRollback { .. }
@@ -183,9 +223,10 @@ impl StoreError {
             | StoreError::BrokenChain { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
             StoreError::Crypto(err) => ErrorKind::of_crypto(err),
-            StoreError::Io { .. } | StoreError::Database(_) | StoreError::Poisoned => {
-                ErrorKind::Internal
-            }
+            StoreError::Io { .. }
+            | StoreError::StreamIo(_)
+            | StoreError::Database(_)
+            | StoreError::Poisoned => ErrorKind::Internal,
         }
     }
 

@@ -14,6 +14,7 @@ mod header;
 mod keystore;
 mod merge;
 mod records;
+pub mod stream;
 mod vault;
 
 pub use backend::{Backend, Batch, BusyWait, Expect, FileBackend, MemoryBackend, Record, Scrub};

@@ -6,8 +6,9 @@ use anyhow::{Context as _, Result};
 use base64ct::{Base64, Encoding};
 use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
 use keyvault_core::{Envelope, KeyName, Purpose};
-use keyvault_crypto::{AeadKey, Algorithm, Zeroizing};
-use keyvault_store::{FileVault, Signature};
+use keyvault_crypto::{Algorithm, SecretKey, Zeroizing};
+use keyvault_store::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader, StreamReader, StreamWriter};
+use keyvault_store::{FileVault, Signature, StoreError};
 use serde_json::{Value, json};
 
 use super::finish;
@@ -20,10 +21,11 @@ use crate::io::{Input, Output};
 use crate::log;
 use crate::output::is_terminal_safe;
 use crate::progress::Progress;
-use crate::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader};
 
 /// Most data `mac` and `verify` hold in memory.
 const MAX_MAC_INPUT: usize = MAX_PLAINTEXT_LEN;
+/// Bytes moved per step when copying to or from a stream (and shown by the progress bar).
+const COPY_BLOCK: usize = 256 * 1024;
 
 fn aad(text: Option<&String>) -> &[u8] {
     text.map_or(&[], |text| text.as_bytes())
@@ -177,8 +179,6 @@ fn encrypt_stream(
     let version = data_key.version.get();
     header.set_wrapped_key(data_key.wrapped)?;
     finish(vault)?;
-    let key = AeadKey::new(algorithm, &data_key.plaintext)?;
-    drop(data_key.plaintext);
     log::info!(
         "encrypting {} as a stream ({} KiB chunks) with the key {} version {version}",
         input.name(),
@@ -186,11 +186,21 @@ fn encrypt_stream(
         args.key
     );
     let mut progress = Progress::bytes(input.len(), "encrypting");
-    let plaintext_len = stream::encrypt(&key, &header, input.reader(), &mut output, &mut |n| {
-        progress.advance(n);
-    })?;
+    let mut writer = StreamWriter::new(&data_key.plaintext, &header, &mut output)
+        .context("cannot write the encrypted output")?;
+    drop(data_key.plaintext);
+    let plaintext_len = copy_stream(
+        input.reader(),
+        &mut writer,
+        &mut progress,
+        "cannot read the input",
+        "cannot write the encrypted output",
+    )?;
+    writer
+        .finish()
+        .map_err(|err| stream_failure(err, "cannot write the encrypted output"))?;
     progress.finish();
-    let written = stream_len(&header, plaintext_len);
+    let written = header.sealed_len(plaintext_len);
     summary(
         ctx,
         output,
@@ -202,10 +212,43 @@ fn encrypt_stream(
     )
 }
 
-/// The size of a stream file carrying `plaintext` bytes.
-fn stream_len(header: &StreamHeader, plaintext: u64) -> u64 {
-    let chunks = plaintext.div_ceil(u64::from(header.chunk_size())).max(1);
-    header.to_bytes().len() as u64 + plaintext + chunks * keyvault_crypto::TAG_LEN as u64
+/// Copy `input` to `output` (either may be a stream adapter), telling `progress` each block;
+/// returns the bytes copied. A stream's failure (a chunk that does not authenticate, a
+/// truncated stream) keeps its typed error; other I/O errors say which side failed.
+fn copy_stream(
+    input: &mut impl Read,
+    output: &mut impl Write,
+    progress: &mut Progress,
+    reading: &str,
+    writing: &str,
+) -> Result<u64> {
+    let mut block = Zeroizing::new(vec![0u8; COPY_BLOCK]);
+    let mut total: u64 = 0;
+    loop {
+        let n = match input.read(&mut block) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(stream_failure(err, reading)),
+        };
+        output
+            .write_all(block.get(..n).unwrap_or_default())
+            .map_err(|err| stream_failure(err, writing))?;
+        let n = n as u64;
+        total = total.saturating_add(n);
+        progress.advance(n);
+    }
+    output.flush().map_err(|err| stream_failure(err, writing))?;
+    Ok(total)
+}
+
+/// An I/O error from copying a stream: the stream's own failure as its typed error (exit code
+/// 3 for damage), anything else as the I/O error it is, said with `what`.
+fn stream_failure(err: std::io::Error, what: &str) -> anyhow::Error {
+    match StoreError::from_stream_io(err) {
+        StoreError::StreamIo(io) => anyhow::Error::new(io).context(what.to_owned()),
+        failure => failure.into(),
+    }
 }
 
 /// Finish the output and report what was written (a report only when the data went to a file).
@@ -242,7 +285,7 @@ fn summary(
 }
 
 /// The rest of a stream after its first bytes were read to tell what the input is.
-type ChunkReader<'a> = BufReader<Chain<Cursor<Vec<u8>>, &'a mut BufReader<Box<dyn Read>>>>;
+type ChunkReader<'a> = Chain<Cursor<Vec<u8>>, &'a mut BufReader<Box<dyn Read>>>;
 
 /// A ciphertext as read from the input: an envelope in memory, or a stream being read.
 enum Ciphertext<'a> {
@@ -276,13 +319,14 @@ fn not_a_ciphertext(why: &str) -> anyhow::Error {
 /// Read the input far enough to know what it is.
 fn read_ciphertext(input: &mut Input) -> Result<Ciphertext<'_>> {
     let name = input.name().to_owned();
-    let mut start = [0u8; 4];
-    let filled = stream::read_full(input.reader(), &mut start)
+    let mut start = Vec::with_capacity(4);
+    input
+        .reader()
+        .take(4)
+        .read_to_end(&mut start)
         .with_context(|| format!("cannot read {name}"))?;
-    let start = start.get(..filled).unwrap_or_default().to_vec();
     if stream::is_stream(&start) {
-        let mut reader =
-            BufReader::with_capacity(256 * 1024, Cursor::new(start).chain(input.reader()));
+        let mut reader = Cursor::new(start).chain(input.reader());
         let header = StreamHeader::read_from(&mut reader)?;
         return Ok(Ciphertext::Stream { header, reader });
     }
@@ -348,12 +392,11 @@ fn opening_failed(ctx: &Context<'_>, err: anyhow::Error, what: &str) -> anyhow::
 }
 
 /// Unwrap a stream's data key.
-fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<AeadKey> {
+fn stream_key(vault: &FileVault, header: &StreamHeader, caller_aad: &[u8]) -> Result<SecretKey> {
     // Checked and audited as `unwrap`, the counterpart of the `generate_data_key` that made it.
-    let secret = vault
+    vault
         .unwrap_stream_key(header.wrapped_key(), &header.wrap_aad(caller_aad))
-        .context("cannot unwrap the stream's data key")?;
-    Ok(AeadKey::new(header.algorithm(), &secret)?)
+        .context("cannot unwrap the stream's data key")
 }
 
 /// `keyvault decrypt`.
@@ -372,7 +415,7 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
         return Err(binary_on_terminal().into());
     }
     match ciphertext {
-        Ciphertext::Stream { header, mut reader } => {
+        Ciphertext::Stream { header, reader } => {
             if to_stdout && ctx.out.json() {
                 return Err(Failure::usage(
                     "--json prints one JSON document on stdout, so a stream needs --out FILE",
@@ -387,10 +430,15 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
             let mut output = Output::create(args.output.as_deref(), args.force)?;
             log::info!("decrypting the stream {input_name} into {}", output.name());
             let mut progress = Progress::bytes(total, "decrypting");
-            let plaintext_len =
-                stream::decrypt(&key, &header, &mut reader, &mut output, &mut |n| {
-                    progress.advance(n);
-                })?;
+            let mut plaintext = StreamReader::new(&key, &header, reader)?;
+            drop(key);
+            let plaintext_len = copy_stream(
+                &mut plaintext,
+                &mut output,
+                &mut progress,
+                "cannot read the encrypted input",
+                "cannot write the decrypted output",
+            )?;
             progress.finish();
             let path = output.path().map(std::path::Path::to_path_buf);
             // Only now, with every chunk authenticated, does the file appear at its name.
@@ -526,7 +574,13 @@ pub(crate) fn rewrap(ctx: &Context<'_>, args: &RewrapArgs) -> Result<()> {
                 .write_all(&header.to_bytes())
                 .context("cannot write the stream header")?;
             let mut progress = Progress::bytes(total, "copying");
-            stream::copy_chunks(&mut reader, &mut output, &mut |n| progress.advance(n))?;
+            copy_stream(
+                &mut reader,
+                &mut output,
+                &mut progress,
+                "cannot read the encrypted input",
+                "cannot write the output",
+            )?;
             progress.finish();
             let path = output.path().map(std::path::Path::to_path_buf);
             output.finish()?;
