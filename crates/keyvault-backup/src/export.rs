@@ -18,7 +18,8 @@ use keyvault_core::{
     KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState, VersionTransition,
 };
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, KEY_LEN, SecretKey, Zeroizing};
-use keyvault_store::{Backend, ImportConflict, KeyBundle, StoreError, Vault};
+use keyvault_store::dangerous::{ImportConflict, KeyBundle};
+use keyvault_store::{Backend, StoreError, Vault};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -132,7 +133,7 @@ pub struct ImportOptions {
     pub allow_expired: bool,
 }
 
-/// Take key `name` out of `vault` (see [`Vault::export_key`]: the key must be exportable and its
+/// Take key `name` out of `vault` (see [`DangerousVault::export_key`](keyvault_store::dangerous::DangerousVault::export_key): the key must be exportable and its
 /// policy must allow `Export`; the store audits the export) and wrap it under `password`.
 ///
 /// # Errors
@@ -146,7 +147,9 @@ pub fn export_key<B: Backend>(
 ) -> Result<ExportedKey> {
     check_comment(options.comment.as_deref())?;
     codec::check_kdf_inputs(&options.argon2, 32)?;
-    let bundle = vault.export_key(name, options.versions.as_deref())?;
+    let bundle = vault
+        .dangerous()
+        .export_key(name, options.versions.as_deref())?;
     ExportedKey::seal(
         &bundle,
         password,
@@ -185,7 +188,7 @@ pub fn import_key<B: Backend>(
     let mut bundle = match opened {
         Ok(bundle) => bundle,
         Err(err) => {
-            vault.audit_refusal(
+            vault.dangerous().audit_refusal(
                 AuditOperation::Import,
                 Some(exported.metadata().name()),
                 err.kind(),
@@ -220,7 +223,9 @@ pub fn import_key<B: Backend>(
             }
         }
     }
-    Ok(vault.import_key(bundle, options.conflict.clone())?)
+    Ok(vault
+        .dangerous()
+        .import_key(bundle, options.conflict.clone())?)
 }
 
 impl ExportedKey {

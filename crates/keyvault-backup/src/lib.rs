@@ -23,4 +23,4 @@ pub use crate::restore::{
     BackupReport, ChainReport, MergePolicy, MergeReport, SkipReason, merge_into, open_chain,
     restore, restore_to_file, verify_backup, verify_chain,
 };
-pub use keyvault_store::ImportConflict;
+pub use keyvault_store::dangerous::ImportConflict;

@@ -457,6 +457,38 @@ fn outcomes_come_from_results() {
     );
 }
 
+/// A lifecycle transition is audited under the operation of its kind, whatever data it carries.
+#[test]
+fn transitions_map_to_the_audit_operation_of_their_kind() {
+    use keyvault_core::{Transition, TransitionKind};
+    let transitions = [
+        Transition::Activate,
+        Transition::Disable,
+        Transition::Enable,
+        Transition::Deprecate,
+        Transition::Revoke,
+        Transition::ScheduleDeletion {
+            until: Timestamp::from_unix_millis(1_750_000_000_000),
+        },
+        Transition::CancelDeletion,
+        Transition::Destroy,
+    ];
+    let kinds: Vec<TransitionKind> = transitions.iter().map(Transition::kind).collect();
+    assert_eq!(kinds, TransitionKind::ALL);
+    for transition in transitions {
+        assert_eq!(
+            AuditOperation::from(transition),
+            AuditOperation::from(transition.kind())
+        );
+    }
+    assert_eq!(
+        AuditOperation::from(Transition::ScheduleDeletion {
+            until: Timestamp::from_unix_millis(0)
+        }),
+        AuditOperation::ScheduleDeletion
+    );
+}
+
 /// A fixed two-record chain: its encodings and MACs must never change.
 #[test]
 fn golden_chain_v1() {

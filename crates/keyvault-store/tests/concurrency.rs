@@ -102,7 +102,12 @@ impl<B: TestBackend> Shared<B> {
 
     /// Another client of the same store, as another process would open it.
     fn client(&self) -> Vault<B> {
-        Vault::open(self.vault.backend().reconnect(), PASSWORD, self.options()).unwrap()
+        Vault::open(
+            self.vault.dangerous().backend().reconnect(),
+            PASSWORD,
+            self.options(),
+        )
+        .unwrap()
     }
 
     fn create(&self, key: &str, algorithm: KeyAlgorithm) -> KeyName {

@@ -198,17 +198,7 @@ impl<B: Backend> Vault<B> {
     /// The core's [`keyvault_core::Error::InvalidTransition`] for a transition the table does
     /// not allow (audited as refused); [`StoreError::KeyNotFound`]; storage errors.
     pub fn transition(&self, name: &KeyName, transition: Transition) -> Result<KeyMetadata> {
-        let operation = match transition {
-            Transition::Activate => AuditOperation::Activate,
-            Transition::Disable => AuditOperation::Disable,
-            Transition::Enable => AuditOperation::Enable,
-            Transition::Deprecate => AuditOperation::Deprecate,
-            Transition::Revoke => AuditOperation::Revoke,
-            Transition::ScheduleDeletion { .. } => AuditOperation::ScheduleDeletion,
-            Transition::CancelDeletion => AuditOperation::CancelDeletion,
-            Transition::Destroy => AuditOperation::Destroy,
-        };
-        self.modify_key(name, operation, |record, now| {
+        self.modify_key(name, transition.into(), |record, now| {
             let change = record.metadata.transition(transition, now)?;
             Ok(Some(vec![
                 ("from", change.from.kind().as_str().to_owned()),
@@ -228,13 +218,7 @@ impl<B: Backend> Vault<B> {
         version: KeyVersion,
         transition: VersionTransition,
     ) -> Result<KeyMetadata> {
-        let operation = match transition {
-            VersionTransition::Disable => AuditOperation::DisableVersion,
-            VersionTransition::Enable => AuditOperation::EnableVersion,
-            VersionTransition::Revoke => AuditOperation::RevokeVersion,
-            VersionTransition::Destroy => AuditOperation::DestroyVersion,
-        };
-        self.modify_version(name, Some(version), operation, |record, now| {
+        self.modify_version(name, Some(version), transition.into(), |record, now| {
             let change = record
                 .metadata
                 .version_transition(version, transition, now)?;
