@@ -95,7 +95,7 @@ fn an_incremental_against_a_base_from_before_a_restore_is_refused() {
     create(&original, "five");
     let i1 = create_incremental_backup(&original, &f1, &config).unwrap();
     assert_eq!(
-        names(&open_chain(&[f1.clone(), i1.clone()], PW).unwrap()[1].keys()),
+        names(open_chain(&[f1.clone(), i1.clone()], PW).unwrap()[1].keys()),
         BTreeSet::from(["five".to_owned()])
     );
     // The restored vault refuses it as a base as well.

@@ -159,6 +159,7 @@ fn check_migrated(vault: &MemoryVault, legacy: &[VersionedKey]) {
         ([3; 16], "legacy-03030303030303030303030303030303"),
     ] {
         let bundle = vault
+            .dangerous()
             .export_key(&KeyName::new(name).unwrap(), None)
             .unwrap();
         for old in legacy
