@@ -13,9 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
-    KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState, VersionTransition,
+    AuditOperation, KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState,
+    VersionTransition,
 };
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, KEY_LEN, SecretKey, Zeroizing};
 use keyvault_store::dangerous::{ImportConflict, KeyBundle};

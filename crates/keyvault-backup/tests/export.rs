@@ -232,7 +232,7 @@ fn wrong_password_is_a_clear_error() {
     // The refusal is logged in the target vault even though no key reached it.
     let refused = target
         .audit_log(&keyvault_store::AuditFilter {
-            operation: Some(keyvault_core::audit::AuditOperation::Import),
+            operation: Some(keyvault_core::AuditOperation::Import),
             outcome: Some(keyvault_core::OutcomeKind::Error),
             ..Default::default()
         })

@@ -18,11 +18,12 @@ use std::collections::HashSet;
 
 use common::{Rng, key_id};
 use keyvault_core::audit::{
-    AadDigest, AuditEvent, AuditOperation, AuditRecord, ChainBreak, ChainHead, ChainMac,
-    ChainProblem, GENESIS_MAC, Outcome, chain_mac, verify_log, verify_segment,
+    AadDigest, ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log,
+    verify_segment,
 };
 use keyvault_core::{
-    Denial, Error, ErrorKind, KeyName, KeyVersion, StateKind, Timestamp, VersionState,
+    AuditEvent, AuditOperation, AuditRecord, ChainHead, Denial, Error, ErrorKind, KeyName,
+    KeyVersion, Outcome, StateKind, Timestamp, VersionState,
 };
 use keyvault_crypto::SecretKey;
 use proptest::prelude::*;

@@ -24,8 +24,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{Harness, PASSWORD, TestBackend, name};
+use keyvault_core::envelope::Envelope;
 use keyvault_core::{
-    AuditOperation, Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
+    AuditOperation, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
     RotationTriggers, StateKind, Transition,
 };
 use keyvault_store::{

@@ -16,10 +16,9 @@ mod common;
 use std::sync::Arc;
 
 use common::{DAY, HOUR, START, name};
-use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
-    ErrorKind, KeyAlgorithm, KeyName, KeyOperation, KeyPolicy, KeyState, KeyVersion, Transition,
-    VersionState, VersionTransition,
+    AuditOperation, ErrorKind, KeyAlgorithm, KeyName, KeyOperation, KeyPolicy, KeyState,
+    KeyVersion, Transition, VersionState, VersionTransition,
 };
 use keyvault_store::dangerous::{ImportConflict, KeyBundle, VaultSnapshot};
 use keyvault_store::{

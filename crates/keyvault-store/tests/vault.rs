@@ -23,11 +23,11 @@ use common::{
     DAY, GROUPED_MANUAL, HOUR, Harness, PASSWORD, START, SharedMemory, TestBackend, denial, kind,
     name,
 };
-use keyvault_core::lifecycle::TransitionRefusal;
+use keyvault_core::envelope::{Envelope, Purpose};
 use keyvault_core::{
-    AuditOperation, AuditRecord, ChainHead, Envelope, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
-    KeyPolicy, KeyState, KeyVersion, Outcome, Purpose, RotationTriggers, StateKind, Timestamp,
-    Transition, VersionState, VersionTransition,
+    AuditOperation, AuditRecord, ChainHead, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
+    KeyPolicy, KeyState, KeyVersion, Outcome, RotationTriggers, StateKind, Timestamp, Transition,
+    TransitionRefusal, VersionState, VersionTransition,
 };
 use keyvault_crypto::mac::MacTag;
 use keyvault_store::{
@@ -2821,7 +2821,7 @@ fn last_change<B: Backend>(vault: &Vault<B>, operation: AuditOperation, id: KeyI
 /// state before and after exactly as the metadata does, and names the version that encrypts.
 #[test]
 fn key_transition_audit_records_match_the_metadata() {
-    use keyvault_core::lifecycle::TransitionKind;
+    use keyvault_core::TransitionKind;
     let h = Harness::memory(AuditCommit::Synchronous);
     let vault = &h.vault;
     let schedule = |clock: &keyvault_store::ManualClock| Transition::ScheduleDeletion {

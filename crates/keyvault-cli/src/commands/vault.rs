@@ -148,7 +148,7 @@ pub(crate) fn quickstart(ctx: &Context<'_>, args: &QuickstartArgs) -> Result<()>
         )
         .into());
     }
-    let version = keyvault_core::Envelope::parse(&sealed)?
+    let version = keyvault_core::envelope::Envelope::parse(&sealed)?
         .header()
         .key_version;
     let keys = vault.list_keys(&KeyFilter::default())?.len();

@@ -3,8 +3,10 @@
 
 use std::sync::Mutex;
 
-use keyvault_core::audit::{AuditOperation, verify_log};
-use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp};
+use keyvault_core::audit::verify_log;
+use keyvault_core::{
+    AuditOperation, AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp,
+};
 
 use super::{AuditCommit, MAX_ATTEMPTS, Vault};
 use crate::backend::{Backend, Batch};

@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::lifecycle::StateKind;
 use keyvault_core::{
-    KeyAlgorithm, KeyId, KeyMetadata, KeyName, KeyPolicy, KeyVersion, Outcome, Timestamp,
-    Transition, VersionTransition,
+    AuditOperation, KeyAlgorithm, KeyId, KeyMetadata, KeyName, KeyPolicy, KeyVersion, Outcome,
+    StateKind, Timestamp, Transition, VersionTransition,
 };
 
 use super::{MAX_ATTEMPTS, Vault, outcome_of};

@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::{AuditEvent, KeyId, KeyName, Outcome, Timestamp};
+use keyvault_core::{AuditEvent, AuditOperation, KeyId, KeyName, Outcome, Timestamp};
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::{AeadKey, Argon2Params, SecretKey};
 

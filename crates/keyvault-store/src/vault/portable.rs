@@ -10,10 +10,10 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use keyvault_core::audit::{AuditOperation, verify_segment};
+use keyvault_core::audit::verify_segment;
 use keyvault_core::{
-    AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState, KeyVersion,
-    Outcome, Timestamp,
+    AuditOperation, AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState,
+    KeyVersion, Outcome, Timestamp,
 };
 use keyvault_crypto::SecretKey;
 
