@@ -32,10 +32,10 @@ pub const EXPORT_FORMAT_VERSION: u32 = 1;
 pub const MAX_EXPORT_LEN: usize = 4 * 1024 * 1024;
 /// Most versions one export carries.
 pub const MAX_EXPORT_VERSIONS: usize = 10_000;
-/// Longest comment, in bytes.
-pub const MAX_COMMENT_LEN: usize = 1024;
-/// Longest serialized metadata accepted.
-pub const MAX_METADATA_LEN: usize = 2 * 1024 * 1024;
+/// Longest export comment, in bytes.
+pub const MAX_EXPORT_COMMENT_LEN: usize = 1024;
+/// Longest serialized key metadata an export may carry.
+pub const MAX_EXPORT_METADATA_LEN: usize = 2 * 1024 * 1024;
 /// First four bytes of the binary encoding.
 pub const EXPORT_MAGIC: [u8; 4] = *b"KVKE";
 /// The `format` field of the JSON encoding.
@@ -110,7 +110,7 @@ pub struct ExportOptions {
     pub versions: Option<Vec<KeyVersion>>,
     /// Argon2id cost of the password derivation (must pass keyvault's floor).
     pub argon2: Argon2Params,
-    /// A free-text comment, authenticated with the rest (at most [`MAX_COMMENT_LEN`] bytes).
+    /// A free-text comment, authenticated with the rest (at most [`MAX_EXPORT_COMMENT_LEN`] bytes).
     pub comment: Option<String>,
 }
 
@@ -249,11 +249,11 @@ impl ExportedKey {
         check_versions(&bundle.metadata, &versions)?;
         let metadata_json = serde_json::to_vec(&bundle.metadata)
             .map_err(|err| BackupError::malformed("key metadata", err))?;
-        if metadata_json.len() > MAX_METADATA_LEN {
+        if metadata_json.len() > MAX_EXPORT_METADATA_LEN {
             return Err(BackupError::too_large(
                 "key metadata",
                 metadata_json.len(),
-                MAX_METADATA_LEN,
+                MAX_EXPORT_METADATA_LEN,
             ));
         }
         let salt = codec::random_salt()?;
@@ -538,11 +538,11 @@ impl ExportedKey {
                 reason: "its length does not match the version list (nonce, 32 bytes per version, tag)",
             });
         }
-        if fields.metadata_json.len() > MAX_METADATA_LEN {
+        if fields.metadata_json.len() > MAX_EXPORT_METADATA_LEN {
             return Err(BackupError::too_large(
                 "key metadata",
                 fields.metadata_json.len(),
-                MAX_METADATA_LEN,
+                MAX_EXPORT_METADATA_LEN,
             ));
         }
         // Both encodings must carry these exact bytes: the binary reader gets them raw, and
@@ -751,10 +751,10 @@ fn unsupported_algorithm(name: &str) -> BackupError {
 
 fn check_comment(comment: Option<&str>) -> Result<()> {
     match comment {
-        Some(text) if text.len() > MAX_COMMENT_LEN => Err(BackupError::too_large(
+        Some(text) if text.len() > MAX_EXPORT_COMMENT_LEN => Err(BackupError::too_large(
             "comment",
             text.len(),
-            MAX_COMMENT_LEN,
+            MAX_EXPORT_COMMENT_LEN,
         )),
         _ => Ok(()),
     }

@@ -422,7 +422,7 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
         Err(BackupError::UnsupportedAlgorithm { .. })
     ));
     // Too large a file.
-    let huge = vec![0u8; keyvault_backup::backup::MAX_BACKUP_LEN + 1];
+    let huge = vec![0u8; keyvault_backup::MAX_BACKUP_LEN + 1];
     assert!(matches!(
         VaultBackup::from_bytes(huge),
         Err(BackupError::TooLarge { .. })

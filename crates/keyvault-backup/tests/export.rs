@@ -379,7 +379,7 @@ fn hostile_parameters_are_refused_before_deriving() {
         "{err:?}"
     );
     // Huge files are refused by size first.
-    let huge = " ".repeat(keyvault_backup::export::MAX_EXPORT_LEN + 1);
+    let huge = " ".repeat(keyvault_backup::MAX_EXPORT_LEN + 1);
     assert!(matches!(
         ExportedKey::from_json(&huge),
         Err(BackupError::TooLarge { .. })

@@ -22,10 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{CHEAP, T0, backup_config, name};
-use keyvault_backup::backup::BACKUP_FORMAT_VERSION;
 use keyvault_backup::{
-    BackupError, ExportedKey, ImportConflict, ImportOptions, VaultBackup, create_backup,
-    create_incremental_backup, import_key, restore, verify_chain,
+    BACKUP_FORMAT_VERSION, BackupError, ExportedKey, ImportConflict, ImportOptions, VaultBackup,
+    create_backup, create_incremental_backup, import_key, restore, verify_chain,
 };
 use keyvault_core::{KeyAlgorithm, KeyId, KeyMetadata, KeyOperation, KeyPolicy, KeyVersion};
 use keyvault_crypto::SecretKey;
