@@ -10,13 +10,14 @@
 //!   material, the usage counters and optionally the audit log.
 //! - [`restore`] and [`restore_file`] build a new vault from snapshots.
 //! - [`DangerousVault::backend`] hands out the raw backend, whose `commit` writes past the
-//!   vault's record head (the next open reports such writes as tampering).
+//!   vault's barrier and record head (the next open refuses such writes as tampering or a
+//!   rollback).
 //! - [`DangerousVault::audit_refusal`] records in the vault's log a request that failed before
 //!   it reached the vault (a tampered export file, a wrong backup password).
 //!
-//! The export, import, snapshot and restore operations are audited and governed by the key's
-//! policy exactly as the rest of the vault; this module only makes reaching for them a visible
-//! choice. Reach it through [`Vault::dangerous`]:
+//! The operations behave as they always have: each is audited, and an export is allowed only
+//! for an exportable key whose policy allows it and counts as a use. This module only makes
+//! reaching for them a visible choice. Reach it through [`Vault::dangerous`]:
 //!
 //! ```
 //! use keyvault_core::{KeyAlgorithm, KeyName};
