@@ -8,10 +8,8 @@
 //! reported. Never a panic.
 #![no_main]
 
-use keyvault_core::Error;
-use keyvault_core::audit::{
-    AuditEvent, AuditRecord, ChainHead, ChainMac, verify_log, verify_segment,
-};
+use keyvault_core::{Error, AuditEvent, AuditRecord, ChainHead};
+use keyvault_core::audit::{ChainMac, verify_log, verify_segment};
 use keyvault_crypto::SecretKey;
 use keyvault_fuzz::audit_input;
 use libfuzzer_sys::fuzz_target;

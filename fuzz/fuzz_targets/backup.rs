@@ -68,9 +68,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if let Ok(snapshot) = file.open_with(&template.key) {
         // What opens agrees with the header, as open_with promises.
-        assert_eq!(snapshot.keys.len() as u64, file.metadata().key_count);
-        assert_eq!(snapshot.sequence, file.metadata().sequence);
-        assert_eq!(snapshot.audit.is_some(), file.metadata().has_audit_logs);
-        assert_eq!(snapshot.base.is_some(), file.base_id().is_some());
+        assert_eq!(snapshot.keys().len() as u64, file.metadata().key_count);
+        assert_eq!(snapshot.sequence(), file.metadata().sequence);
+        assert_eq!(snapshot.audit().is_some(), file.metadata().has_audit_logs);
+        assert_eq!(snapshot.base().is_some(), file.base_id().is_some());
     }
 });

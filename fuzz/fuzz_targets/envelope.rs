@@ -3,7 +3,7 @@
 //! key (0..32) and associated data, which only a genuine envelope survives. Never a panic.
 #![no_main]
 
-use keyvault_core::Purpose;
+use keyvault_core::envelope::Purpose;
 use keyvault_core::envelope::{self, Envelope};
 use keyvault_crypto::Algorithm;
 use keyvault_fuzz::{envelope_keys, golden};

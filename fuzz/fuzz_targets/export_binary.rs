@@ -4,8 +4,7 @@
 //! export's key (derived once), which only an unmodified golden file survives. Never a panic.
 #![no_main]
 
-use keyvault_backup::ExportedKey;
-use keyvault_backup::export::EXPORT_MAGIC;
+use keyvault_backup::{ExportedKey, EXPORT_MAGIC};
 use keyvault_fuzz::export_key;
 use libfuzzer_sys::fuzz_target;
 

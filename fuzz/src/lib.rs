@@ -11,8 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use keyvault_backup::export::ExportKey;
-use keyvault_backup::{BackupKey, ExportedKey, VaultBackup};
+use keyvault_backup::{ExportKey, BackupKey, ExportedKey, VaultBackup};
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::mac::{MAC_LEN, hmac_sha256};
 use keyvault_crypto::password::derive_key;

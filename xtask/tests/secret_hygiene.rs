@@ -22,7 +22,8 @@ use std::fmt::Debug;
 
 use keyvault_core::{KeyAlgorithm, KeyName};
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, KEY_LEN, SecretKey, mac::HmacSha256};
-use keyvault_store::{DataKey, KeyBundle, MemoryVault, NewKey, VaultOptions, VaultSnapshot};
+use keyvault_store::dangerous::{KeyBundle, VaultSnapshot};
+use keyvault_store::{DataKey, MemoryVault, NewKey, VaultOptions};
 use static_assertions::assert_not_impl_any;
 
 // Every public type that holds key material (or a whole vault's worth of it).

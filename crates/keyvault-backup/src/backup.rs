@@ -18,7 +18,8 @@ use keyvault_core::audit::ChainMac;
 use keyvault_core::{ChainHead, Timestamp};
 use keyvault_crypto::mac::{MAC_LEN, hmac_sha256, hmac_sha256_verify};
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, Zeroizing};
-use keyvault_store::{Backend, SnapshotBase, Vault, VaultSnapshot};
+use keyvault_store::dangerous::{SnapshotBase, VaultSnapshot};
+use keyvault_store::{Backend, Vault};
 
 use crate::codec::{self, CHECK_LEN, FileKeys, Labels, Reader, Writer};
 use crate::error::{BackupError, Result};
@@ -390,7 +391,9 @@ impl fmt::Debug for BackupKey {
 /// [`MAX_DATA_SIZE`]; Argon2 parameter errors; randomness failures.
 pub fn create_backup<B: Backend>(vault: &Vault<B>, config: &BackupConfig) -> Result<VaultBackup> {
     check_config(config)?;
-    let snapshot = vault.snapshot(None, config.include_audit_logs)?;
+    let snapshot = vault
+        .dangerous()
+        .snapshot(None, config.include_audit_logs)?;
     VaultBackup::seal(&snapshot, None, config, vault.options().clock.now())
 }
 
@@ -409,7 +412,9 @@ pub fn create_incremental_backup<B: Backend>(
     config: &BackupConfig,
 ) -> Result<VaultBackup> {
     check_config(config)?;
-    let snapshot = vault.snapshot(Some(base.snapshot_base()), config.include_audit_logs)?;
+    let snapshot = vault
+        .dangerous()
+        .snapshot(Some(base.snapshot_base()), config.include_audit_logs)?;
     VaultBackup::seal(
         &snapshot,
         Some(base.backup_id()),
@@ -433,7 +438,7 @@ fn check_config(config: &BackupConfig) -> Result<()> {
 
 impl VaultBackup {
     /// Seal `snapshot` into a backup file. `base` names the backup an incremental snapshot
-    /// follows; it must be given exactly when `snapshot.base` is.
+    /// follows; it must be given exactly when `snapshot.base()` is.
     ///
     /// # Errors
     /// [`BackupError::InvalidField`] if `base` and the snapshot disagree; as [`create_backup`].
@@ -444,7 +449,7 @@ impl VaultBackup {
         created_at: Timestamp,
     ) -> Result<Self> {
         check_config(config)?;
-        if base.is_some() != snapshot.base.is_some() {
+        if base.is_some() != snapshot.base().is_some() {
             return Err(BackupError::InvalidField {
                 what: "base backup",
                 reason: "an incremental snapshot needs its base backup's id, a full one none",
@@ -478,7 +483,7 @@ impl VaultBackup {
         if config.compress {
             flags |= FLAG_COMPRESSED;
         }
-        if snapshot.audit.is_some() {
+        if snapshot.audit().is_some() {
             flags |= FLAG_AUDIT;
         }
         if base.is_some() {
@@ -488,11 +493,11 @@ impl VaultBackup {
             format_version: BACKUP_FORMAT_VERSION,
             flags,
             created_at,
-            key_count: u64::try_from(snapshot.keys.len()).unwrap_or(u64::MAX),
+            key_count: u64::try_from(snapshot.keys().len()).unwrap_or(u64::MAX),
             data_size,
-            sequence: snapshot.sequence,
-            lineage: snapshot.lineage,
-            audit_head: snapshot.audit_head,
+            sequence: snapshot.sequence(),
+            lineage: snapshot.lineage(),
+            audit_head: snapshot.audit_head(),
             algorithm: ALGORITHM,
             argon2: config.argon2,
             salt,
@@ -691,12 +696,12 @@ impl VaultBackup {
             });
         }
         let snapshot = payload::decode(&plaintext)?;
-        let agrees = u64::try_from(snapshot.keys.len()).ok() == Some(self.header.key_count)
-            && snapshot.audit.is_some() == self.metadata.has_audit_logs
-            && snapshot.base.is_some() == self.header.base.is_some()
-            && snapshot.sequence == self.header.sequence
-            && snapshot.lineage == self.header.lineage
-            && snapshot.audit_head == self.header.audit_head;
+        let agrees = u64::try_from(snapshot.keys().len()).ok() == Some(self.header.key_count)
+            && snapshot.audit().is_some() == self.metadata.has_audit_logs
+            && snapshot.base().is_some() == self.header.base.is_some()
+            && snapshot.sequence() == self.header.sequence
+            && snapshot.lineage() == self.header.lineage
+            && snapshot.audit_head() == self.header.audit_head;
         if !agrees {
             return Err(BackupError::Inconsistent {
                 what: WHAT,

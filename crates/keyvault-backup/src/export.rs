@@ -13,12 +13,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
-    KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState, VersionTransition,
+    AuditOperation, KeyMetadata, KeyName, KeyState, KeyVersion, Timestamp, VersionState,
+    VersionTransition,
 };
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, KEY_LEN, SecretKey, Zeroizing};
-use keyvault_store::{Backend, ImportConflict, KeyBundle, StoreError, Vault};
+use keyvault_store::dangerous::{ImportConflict, KeyBundle};
+use keyvault_store::{Backend, StoreError, Vault};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -31,10 +32,10 @@ pub const EXPORT_FORMAT_VERSION: u32 = 1;
 pub const MAX_EXPORT_LEN: usize = 4 * 1024 * 1024;
 /// Most versions one export carries.
 pub const MAX_EXPORT_VERSIONS: usize = 10_000;
-/// Longest comment, in bytes.
-pub const MAX_COMMENT_LEN: usize = 1024;
-/// Longest serialized metadata accepted.
-pub const MAX_METADATA_LEN: usize = 2 * 1024 * 1024;
+/// Longest export comment, in bytes.
+pub const MAX_EXPORT_COMMENT_LEN: usize = 1024;
+/// Longest serialized key metadata an export may carry.
+pub const MAX_EXPORT_METADATA_LEN: usize = 2 * 1024 * 1024;
 /// First four bytes of the binary encoding.
 pub const EXPORT_MAGIC: [u8; 4] = *b"KVKE";
 /// The `format` field of the JSON encoding.
@@ -109,7 +110,7 @@ pub struct ExportOptions {
     pub versions: Option<Vec<KeyVersion>>,
     /// Argon2id cost of the password derivation (must pass keyvault's floor).
     pub argon2: Argon2Params,
-    /// A free-text comment, authenticated with the rest (at most [`MAX_COMMENT_LEN`] bytes).
+    /// A free-text comment, authenticated with the rest (at most [`MAX_EXPORT_COMMENT_LEN`] bytes).
     pub comment: Option<String>,
 }
 
@@ -132,7 +133,7 @@ pub struct ImportOptions {
     pub allow_expired: bool,
 }
 
-/// Take key `name` out of `vault` (see [`Vault::export_key`]: the key must be exportable and its
+/// Take key `name` out of `vault` (see [`DangerousVault::export_key`](keyvault_store::dangerous::DangerousVault::export_key): the key must be exportable and its
 /// policy must allow `Export`; the store audits the export) and wrap it under `password`.
 ///
 /// # Errors
@@ -146,7 +147,9 @@ pub fn export_key<B: Backend>(
 ) -> Result<ExportedKey> {
     check_comment(options.comment.as_deref())?;
     codec::check_kdf_inputs(&options.argon2, 32)?;
-    let bundle = vault.export_key(name, options.versions.as_deref())?;
+    let bundle = vault
+        .dangerous()
+        .export_key(name, options.versions.as_deref())?;
     ExportedKey::seal(
         &bundle,
         password,
@@ -185,7 +188,7 @@ pub fn import_key<B: Backend>(
     let mut bundle = match opened {
         Ok(bundle) => bundle,
         Err(err) => {
-            vault.audit_refusal(
+            vault.dangerous().audit_refusal(
                 AuditOperation::Import,
                 Some(exported.metadata().name()),
                 err.kind(),
@@ -220,7 +223,9 @@ pub fn import_key<B: Backend>(
             }
         }
     }
-    Ok(vault.import_key(bundle, options.conflict.clone())?)
+    Ok(vault
+        .dangerous()
+        .import_key(bundle, options.conflict.clone())?)
 }
 
 impl ExportedKey {
@@ -244,11 +249,11 @@ impl ExportedKey {
         check_versions(&bundle.metadata, &versions)?;
         let metadata_json = serde_json::to_vec(&bundle.metadata)
             .map_err(|err| BackupError::malformed("key metadata", err))?;
-        if metadata_json.len() > MAX_METADATA_LEN {
+        if metadata_json.len() > MAX_EXPORT_METADATA_LEN {
             return Err(BackupError::too_large(
                 "key metadata",
                 metadata_json.len(),
-                MAX_METADATA_LEN,
+                MAX_EXPORT_METADATA_LEN,
             ));
         }
         let salt = codec::random_salt()?;
@@ -533,11 +538,11 @@ impl ExportedKey {
                 reason: "its length does not match the version list (nonce, 32 bytes per version, tag)",
             });
         }
-        if fields.metadata_json.len() > MAX_METADATA_LEN {
+        if fields.metadata_json.len() > MAX_EXPORT_METADATA_LEN {
             return Err(BackupError::too_large(
                 "key metadata",
                 fields.metadata_json.len(),
-                MAX_METADATA_LEN,
+                MAX_EXPORT_METADATA_LEN,
             ));
         }
         // Both encodings must carry these exact bytes: the binary reader gets them raw, and
@@ -746,10 +751,10 @@ fn unsupported_algorithm(name: &str) -> BackupError {
 
 fn check_comment(comment: Option<&str>) -> Result<()> {
     match comment {
-        Some(text) if text.len() > MAX_COMMENT_LEN => Err(BackupError::too_large(
+        Some(text) if text.len() > MAX_EXPORT_COMMENT_LEN => Err(BackupError::too_large(
             "comment",
             text.len(),
-            MAX_COMMENT_LEN,
+            MAX_EXPORT_COMMENT_LEN,
         )),
         _ => Ok(()),
     }

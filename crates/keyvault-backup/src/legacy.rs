@@ -32,7 +32,8 @@ use keyvault_core::{
 };
 use keyvault_crypto::password::derive_key;
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, KEY_LEN, SecretKey};
-use keyvault_store::{Backend, KeyBundle, Vault};
+use keyvault_store::dangerous::KeyBundle;
+use keyvault_store::{Backend, Vault};
 use serde::Deserialize;
 
 use crate::codec;

@@ -15,7 +15,9 @@ use keyvault_core::{
     AuditEvent, AuditRecord, ChainHead, KeyId, KeyMetadata, KeyVersion, Timestamp,
 };
 use keyvault_crypto::{SecretKey, Zeroizing};
-use keyvault_store::{CounterSnapshot, KeyBundle, SnapshotBase, VaultSnapshot};
+use keyvault_store::dangerous::{
+    CounterSnapshot, KeyBundle, SnapshotBase, SnapshotParts, VaultSnapshot,
+};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
@@ -98,8 +100,8 @@ struct CounterWire {
 /// Serialize `snapshot` into a zeroizing buffer.
 pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
     let mut estimate = 256usize;
-    let mut keys = Vec::with_capacity(snapshot.keys.len());
-    for bundle in &snapshot.keys {
+    let mut keys = Vec::with_capacity(snapshot.keys().len());
+    for bundle in snapshot.keys() {
         let metadata = serde_json::to_vec(&bundle.metadata)
             .map_err(|err| BackupError::malformed("key metadata", err))?;
         estimate = estimate
@@ -118,7 +120,7 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
                 .collect(),
         });
     }
-    let audit = match &snapshot.audit {
+    let audit = match snapshot.audit() {
         None => None,
         Some(records) => {
             let mut out = Vec::with_capacity(records.len());
@@ -134,20 +136,20 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
             Some(out)
         }
     };
-    estimate = estimate.saturating_add(snapshot.counters.len().saturating_mul(48));
+    estimate = estimate.saturating_add(snapshot.counters().len().saturating_mul(48));
     let wire = PayloadWire {
-        vault_id: snapshot.vault_id,
-        vault_created_at: snapshot.created_at.as_unix_millis(),
-        sequence: snapshot.sequence,
-        lineage: snapshot.lineage,
-        master_key: *snapshot.master_key.expose_secret(),
-        base: snapshot.base.map(|base| BaseWire {
+        vault_id: snapshot.vault_id(),
+        vault_created_at: snapshot.created_at().as_unix_millis(),
+        sequence: snapshot.sequence(),
+        lineage: snapshot.lineage(),
+        master_key: *snapshot.master_key().expose_secret(),
+        base: snapshot.base().map(|base| BaseWire {
             head: head_wire(base.sequence, base.audit_head),
             lineage: base.lineage,
         }),
         keys,
         counters: snapshot
-            .counters
+            .counters()
             .iter()
             .map(|c| CounterWire {
                 key_id: *c.key_id.as_bytes(),
@@ -157,7 +159,7 @@ pub(crate) fn encode(snapshot: &VaultSnapshot) -> Result<Zeroizing<Vec<u8>>> {
             })
             .collect(),
         audit,
-        head: head_wire(snapshot.sequence, snapshot.audit_head),
+        head: head_wire(snapshot.sequence(), snapshot.audit_head()),
     };
     // Serialize into a buffer large enough never to reallocate, so no copy of the material is
     // left behind in freed memory; the buffer itself is wiped on drop.
@@ -234,7 +236,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<VaultSnapshot> {
             Some(out)
         }
     };
-    Ok(VaultSnapshot {
+    Ok(VaultSnapshot::from_parts(SnapshotParts {
         vault_id: wire.vault_id,
         created_at: Timestamp::from_unix_millis(wire.vault_created_at),
         sequence: wire.sequence,
@@ -258,7 +260,7 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<VaultSnapshot> {
             .collect(),
         audit,
         audit_head: chain_head(wire.head),
-    })
+    }))
 }
 
 fn head_wire(sequence: u64, head: ChainHead) -> HeadWire {

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use keyvault_core::{KeyId, KeyName, KeyState, Timestamp};
 use keyvault_crypto::Argon2Params;
+use keyvault_store::dangerous::{self, ImportConflict, KeyBundle, VaultSnapshot};
 use keyvault_store::{
-    Backend, FileVault, ImportConflict, KeyBundle, MemoryBackend, ReplaceRefusal, StoreError,
-    Vault, VaultOptions, VaultSnapshot,
+    Backend, FileVault, MemoryBackend, ReplaceRefusal, StoreError, Vault, VaultOptions,
 };
 
 use crate::backup::{BackupId, VaultBackup};
@@ -45,18 +45,20 @@ pub fn open_chain(chain: &[VaultBackup], password: &[u8]) -> Result<Vec<VaultSna
     for backup in chain {
         let snapshot = backup.open(password)?;
         if let Some(before) = snapshots.last() {
-            if snapshot.vault_id != before.vault_id || snapshot.master_key != before.master_key {
+            if snapshot.vault_id() != before.vault_id()
+                || snapshot.master_key() != before.master_key()
+            {
                 return Err(BackupError::BrokenChain {
                     reason: "the backups belong to different vaults",
                 });
             }
-            if snapshot.lineage != before.lineage {
+            if snapshot.lineage() != before.lineage() {
                 return Err(BackupError::BrokenChain {
                     reason: "the backups belong to different histories of the vault (a restore \
                              came between them)",
                 });
             }
-            if snapshot.base != Some(before.as_base()) {
+            if snapshot.base() != Some(before.as_base()) {
                 return Err(BackupError::BrokenChain {
                     reason: "an incremental backup does not follow the state of the one before it",
                 });
@@ -71,7 +73,7 @@ pub fn open_chain(chain: &[VaultBackup], password: &[u8]) -> Result<Vec<VaultSna
 ///
 /// All-or-nothing: the chain is authenticated and decoded completely first, then the vault is
 /// built in a temporary file beside `path` in one transaction and renamed into place only when
-/// complete ([`FileVault::restore_file`]). A failure at any point leaves no file at `path`; an
+/// complete ([`dangerous::restore_file`]). A failure at any point leaves no file at `path`; an
 /// existing file at `path` is refused and left untouched.
 ///
 /// # Errors
@@ -88,7 +90,7 @@ pub fn restore_to_file(
         return Err(StoreError::AlreadyExists(path.display().to_string()).into());
     }
     let snapshots = open_chain(chain, backup_password)?;
-    Ok(FileVault::restore_file(
+    Ok(dangerous::restore_file(
         path,
         &snapshots,
         vault_password,
@@ -108,7 +110,7 @@ pub fn restore<B: Backend>(
     options: VaultOptions,
 ) -> Result<Vault<B>> {
     let snapshots = open_chain(chain, backup_password)?;
-    Ok(Vault::restore(
+    Ok(dangerous::restore(
         backend,
         &snapshots,
         vault_password,
@@ -160,8 +162,7 @@ fn report(backup: &VaultBackup, snapshot: &VaultSnapshot) -> BackupReport {
         comment: metadata.comment.clone(),
         compressed: metadata.compressed,
         audit_records: snapshot
-            .audit
-            .as_ref()
+            .audit()
             .map(|records| u64::try_from(records.len()).unwrap_or(u64::MAX)),
         data_size: metadata.data_size,
         file_size: u64::try_from(backup.as_bytes().len()).unwrap_or(u64::MAX),
@@ -176,7 +177,7 @@ fn report(backup: &VaultBackup, snapshot: &VaultSnapshot) -> BackupReport {
 /// alone is refused as a broken chain (verify it with its full backup).
 ///
 /// # Errors
-/// As [`open_chain`] and [`Vault::restore`].
+/// As [`open_chain`] and [`dangerous::restore`].
 pub fn verify_backup(backup: &VaultBackup, password: &[u8]) -> Result<BackupReport> {
     let mut checked = verify_chain(std::slice::from_ref(backup), password)?;
     checked.backups.pop().ok_or(BackupError::BrokenChain {
@@ -189,7 +190,7 @@ pub fn verify_backup(backup: &VaultBackup, password: &[u8]) -> Result<BackupRepo
 /// in-memory vault (audit chain included). It accepts exactly the chains a restore accepts.
 ///
 /// # Errors
-/// As [`open_chain`] and [`Vault::restore`].
+/// As [`open_chain`] and [`dangerous::restore`].
 pub fn verify_chain(chain: &[VaultBackup], password: &[u8]) -> Result<ChainReport> {
     let snapshots = open_chain(chain, password)?;
     let backups = chain
@@ -217,7 +218,7 @@ fn dry_run(snapshots: &[VaultSnapshot]) -> Result<(u64, u64)> {
         },
         ..VaultOptions::default()
     };
-    let vault = Vault::restore(MemoryBackend::new(), snapshots, &password, options)?;
+    let vault = dangerous::restore(MemoryBackend::new(), snapshots, &password, options)?;
     let keys = vault
         .list_keys(&keyvault_store::KeyFilter::default())?
         .len();
@@ -238,7 +239,7 @@ pub enum MergePolicy {
     /// Import the keys that do not conflict; skip the others.
     Skip,
     /// Put the backup's copy over the vault's copy of the same key (same id and name) under
-    /// the store's merge rule ([`Vault::import_key`] with [`ImportConflict::Replace`]): only
+    /// the store's merge rule ([`DangerousVault::import_key`](keyvault_store::dangerous::DangerousVault::import_key) with [`ImportConflict::Replace`]): only
     /// versions the vault lacks are added, and a copy that would move the key backwards is
     /// refused (audited) and skipped with the reason. A different key is never replaced.
     Replace,
@@ -278,7 +279,7 @@ pub struct MergeReport {
 ///
 /// The chain is authenticated and decoded completely first, and every conflict is decided
 /// before the first import, so [`MergePolicy::Refuse`] imports nothing when anything conflicts.
-/// Each key is then one audited import ([`Vault::import_key`]); a replacement the store's
+/// Each key is then one audited import ([`DangerousVault::import_key`](keyvault_store::dangerous::DangerousVault::import_key)); a replacement the store's
 /// merge rule refuses is skipped with its reason (and audited as a failed import); if another
 /// import fails (a concurrent writer took its name, say), the keys before it stay imported and
 /// the error is returned.
@@ -296,7 +297,7 @@ pub fn merge_into<B: Backend>(
     let snapshots = open_chain(chain, password)?;
     let mut latest: BTreeMap<KeyId, KeyBundle> = BTreeMap::new();
     for snapshot in snapshots {
-        for bundle in snapshot.keys {
+        for bundle in snapshot.into_parts().keys {
             latest.insert(bundle.metadata.id(), bundle);
         }
     }
@@ -345,7 +346,7 @@ pub(crate) fn import_bundles<B: Backend>(
     for (bundle, conflict, vault_state) in plan {
         let name = bundle.metadata.name().clone();
         let replacing = conflict == ImportConflict::Replace;
-        match vault.import_key(bundle, conflict) {
+        match vault.dangerous().import_key(bundle, conflict) {
             Ok(_) => {}
             // The store refused (and audited) putting this copy over the vault's: skip it.
             Err(StoreError::ReplaceRefused { reason, .. }) => {

@@ -422,7 +422,7 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
         Err(BackupError::UnsupportedAlgorithm { .. })
     ));
     // Too large a file.
-    let huge = vec![0u8; keyvault_backup::backup::MAX_BACKUP_LEN + 1];
+    let huge = vec![0u8; keyvault_backup::MAX_BACKUP_LEN + 1];
     assert!(matches!(
         VaultBackup::from_bytes(huge),
         Err(BackupError::TooLarge { .. })
@@ -440,10 +440,10 @@ fn backups_are_one_derivation_and_keep_secrets_out_of_debug() {
     // One derivation serves verify and restore alike.
     let first = backup.open_with(&key).unwrap();
     let second = backup.open_with(&key).unwrap();
-    assert_eq!(first.keys.len(), second.keys.len());
+    assert_eq!(first.keys().len(), second.keys().len());
     assert_eq!(format!("{key:?}"), "BackupKey([REDACTED])");
     let snapshot_debug = format!("{first:?}");
-    assert!(!snapshot_debug.contains(&hex::encode(first.master_key.expose_secret())));
+    assert!(!snapshot_debug.contains(&hex::encode(first.master_key().expose_secret())));
     let other = create_backup(&source, &backup_config(PW)).unwrap();
     assert!(matches!(
         other.open_with(&key),

@@ -232,7 +232,7 @@ fn wrong_password_is_a_clear_error() {
     // The refusal is logged in the target vault even though no key reached it.
     let refused = target
         .audit_log(&keyvault_store::AuditFilter {
-            operation: Some(keyvault_core::audit::AuditOperation::Import),
+            operation: Some(keyvault_core::AuditOperation::Import),
             outcome: Some(keyvault_core::OutcomeKind::Error),
             ..Default::default()
         })
@@ -379,7 +379,7 @@ fn hostile_parameters_are_refused_before_deriving() {
         "{err:?}"
     );
     // Huge files are refused by size first.
-    let huge = " ".repeat(keyvault_backup::export::MAX_EXPORT_LEN + 1);
+    let huge = " ".repeat(keyvault_backup::MAX_EXPORT_LEN + 1);
     assert!(matches!(
         ExportedKey::from_json(&huge),
         Err(BackupError::TooLarge { .. })

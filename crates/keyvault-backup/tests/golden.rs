@@ -22,15 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{CHEAP, T0, backup_config, name};
-use keyvault_backup::backup::BACKUP_FORMAT_VERSION;
 use keyvault_backup::{
-    BackupError, ExportedKey, ImportConflict, ImportOptions, VaultBackup, create_backup,
-    create_incremental_backup, import_key, restore, verify_chain,
+    BACKUP_FORMAT_VERSION, BackupError, ExportedKey, ImportConflict, ImportOptions, VaultBackup,
+    create_backup, create_incremental_backup, import_key, restore, verify_chain,
 };
 use keyvault_core::{KeyAlgorithm, KeyId, KeyMetadata, KeyOperation, KeyPolicy, KeyVersion};
 use keyvault_crypto::SecretKey;
+use keyvault_store::dangerous::KeyBundle;
 use keyvault_store::{
-    AuditCommit, KeyBundle, KeyFilter, ManualClock, MemoryBackend, MemoryVault, VaultOptions,
+    AuditCommit, KeyFilter, ManualClock, MemoryBackend, MemoryVault, VaultOptions,
 };
 
 const PASSWORD: &[u8] = b"keyvault golden password v1";
@@ -146,12 +146,14 @@ fn regenerate_golden_files() {
 
     let vault = MemoryVault::in_memory(b"golden vault", options()).unwrap();
     vault
+        .dangerous()
         .import_key(golden_bundle(), ImportConflict::Refuse)
         .unwrap();
     let mut config = backup_config(PASSWORD);
     config.comment = Some("golden full".to_owned());
     let full = create_backup(&vault, &config).unwrap();
     vault
+        .dangerous()
         .import_key(second_bundle(), ImportConflict::Refuse)
         .unwrap();
     config.comment = Some("golden incremental".to_owned());
@@ -240,7 +242,7 @@ fn backup_v2_full_and_incremental_still_restore() {
     assert_eq!(restored.list_keys(&KeyFilter::default()).unwrap().len(), 2);
     assert_eq!(restored.key(&name("golden")).unwrap(), golden_metadata());
     for (bundle, key) in [(golden_bundle(), "golden"), (second_bundle(), "golden-two")] {
-        let out = restored.export_key(&name(key), None).unwrap();
+        let out = restored.dangerous().export_key(&name(key), None).unwrap();
         assert_eq!(out.versions.len(), bundle.versions.len());
         for (version, secret) in &bundle.versions {
             assert!(out.versions[version] == *secret, "{key} {version}");

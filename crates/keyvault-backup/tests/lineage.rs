@@ -20,7 +20,8 @@ use keyvault_backup::{
     verify_backup, verify_chain,
 };
 use keyvault_core::KeyAlgorithm;
-use keyvault_store::{KeyFilter, MemoryBackend, MemoryVault, NewKey, StoreError, Vault};
+use keyvault_store::dangerous::{KeyBundle, VaultSnapshot};
+use keyvault_store::{KeyFilter, MemoryBackend, MemoryVault, NewKey, StoreError};
 
 const PW: &[u8] = b"backup password";
 
@@ -30,7 +31,7 @@ fn create(vault: &MemoryVault, key: &str) {
         .unwrap();
 }
 
-fn names(snapshot_keys: &[keyvault_store::KeyBundle]) -> BTreeSet<String> {
+fn names(snapshot_keys: &[KeyBundle]) -> BTreeSet<String> {
     snapshot_keys
         .iter()
         .map(|bundle| bundle.metadata.name().to_string())
@@ -79,10 +80,10 @@ fn an_incremental_against_a_base_from_before_a_restore_is_refused() {
     let i2 = create_incremental_backup(&copy, &f2, &config).unwrap();
     let chain = open_chain(&[f2.clone(), i2.clone()], PW).unwrap();
     assert_eq!(
-        names(&chain[1].keys),
+        names(chain[1].keys()),
         BTreeSet::from(["four".to_owned(), "two".to_owned()])
     );
-    assert_eq!(chain[0].lineage, chain[1].lineage);
+    assert_eq!(chain[0].lineage(), chain[1].lineage());
     assert_eq!(f2.metadata().lineage, i2.metadata().lineage);
     assert_ne!(f1.metadata().lineage, f2.metadata().lineage);
     let again = restored(&[f2, i2]);
@@ -94,7 +95,7 @@ fn an_incremental_against_a_base_from_before_a_restore_is_refused() {
     create(&original, "five");
     let i1 = create_incremental_backup(&original, &f1, &config).unwrap();
     assert_eq!(
-        names(&open_chain(&[f1.clone(), i1.clone()], PW).unwrap()[1].keys),
+        names(open_chain(&[f1.clone(), i1.clone()], PW).unwrap()[1].keys()),
         BTreeSet::from(["five".to_owned()])
     );
     // The restored vault refuses it as a base as well.
@@ -123,9 +124,10 @@ fn chains_mixing_histories_are_refused_by_verify_and_restore() {
 
     // An incremental of the original, re-sealed with the restored vault's lineage and the
     // right base id: every link matches except the history.
-    let mut moved = i1.open(PW).unwrap();
-    let restored_lineage = f2.open(PW).unwrap().lineage;
+    let mut moved = i1.open(PW).unwrap().into_parts();
+    let restored_lineage = f2.open(PW).unwrap().lineage();
     moved.lineage = restored_lineage;
+    let moved = VaultSnapshot::from_parts(moved);
     let forged_lineage = VaultBackup::seal(
         &moved,
         Some(f1.backup_id()),
@@ -135,11 +137,12 @@ fn chains_mixing_histories_are_refused_by_verify_and_restore() {
     .unwrap();
     // The same with the base's lineage changed too, so the snapshot follows a base position
     // that names the restored history.
-    let mut both = i1.open(PW).unwrap();
+    let mut both = i1.open(PW).unwrap().into_parts();
     both.lineage = restored_lineage;
     if let Some(base) = &mut both.base {
         base.lineage = restored_lineage;
     }
+    let both = VaultSnapshot::from_parts(both);
     let forged_both = VaultBackup::seal(
         &both,
         Some(f1.backup_id()),
@@ -183,7 +186,7 @@ fn chains_mixing_histories_are_refused_by_verify_and_restore() {
     }
     // The store refuses the same splice given as snapshots, whoever decoded them.
     let snapshots = vec![f1.open(PW).unwrap(), forged_both.open(PW).unwrap()];
-    match Vault::restore(MemoryBackend::new(), &snapshots, b"new", options()) {
+    match keyvault_store::dangerous::restore(MemoryBackend::new(), &snapshots, b"new", options()) {
         Err(StoreError::BrokenChain { reason }) => assert!(reason.contains("history"), "{reason}"),
         other => panic!("{other:?}"),
     }

@@ -16,8 +16,9 @@ use std::time::Duration;
 
 use common::{backup_config, clocked, exportable, name};
 use keyvault_backup::{MergePolicy, SkipReason, create_backup, merge_into};
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::{KeyAlgorithm, KeyState, KeyVersion, Transition, VersionTransition};
+use keyvault_core::{
+    AuditOperation, KeyAlgorithm, KeyState, KeyVersion, Transition, VersionTransition,
+};
 use keyvault_store::{AuditFilter, MemoryVault, ReplaceRefusal};
 
 const PW: &[u8] = b"backup password";

@@ -16,12 +16,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use keyvault_backup::export::ExportKey;
 use keyvault_backup::legacy::{
     LEGACY_EXPORT_AAD, LEGACY_METADATA_FILE, LEGACY_STORE_AAD, LegacyExport, LegacyStore,
     LegacyUnlock, MigrationOptions, to_bundles,
 };
-use keyvault_backup::{BackupKey, ExportedKey, VaultBackup};
+use keyvault_backup::{BackupKey, ExportKey, ExportedKey, VaultBackup};
 use keyvault_crypto::password::derive_key;
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretKey};
 use proptest::prelude::*;

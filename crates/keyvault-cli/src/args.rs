@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use keyvault_core::audit::{AuditOperation, ChainMac};
+use keyvault_core::audit::ChainMac;
 use keyvault_core::{
-    ChainHead, KeyAlgorithm, KeyName, KeyOperation, KeyVersion, StateKind, Timestamp,
+    AuditOperation, ChainHead, KeyAlgorithm, KeyName, KeyOperation, KeyVersion, StateKind,
+    Timestamp,
 };
 use keyvault_crypto::Argon2Params;
 

@@ -156,7 +156,7 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 fn warn_permissions(vault: &FileVault, path: &Path) {
-    match vault.backend().insecure_permissions() {
+    match vault.insecure_permissions() {
         Ok(Some(mode)) => log::warning!(
             "the vault file {} can be read by other users (mode {mode:o}); run `chmod 600 {}`",
             path.display(),

@@ -57,7 +57,7 @@ impl KeyAlgorithm {
     ];
 
     /// The most messages one key version may seal, for the AEADs whose random nonces have 96
-    /// bits (AES-256-GCM, ChaCha20-Poly1305): [`crate::rotation::SHORT_NONCE_MAX_ENCRYPTIONS`].
+    /// bits (AES-256-GCM, ChaCha20-Poly1305): [`SHORT_NONCE_MAX_ENCRYPTIONS`](crate::SHORT_NONCE_MAX_ENCRYPTIONS).
     /// `None` for XChaCha20-Poly1305, whose 192-bit nonces never run out, and for HMAC.
     #[must_use]
     pub const fn max_encryptions_per_version(self) -> Option<u64> {

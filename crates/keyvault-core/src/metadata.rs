@@ -60,7 +60,7 @@ pub struct VersionStateChange {
 ///
 /// Versions are numbered 1..=n without gaps; destroyed versions stay in the list as tombstones
 /// so that a number is never reused. Build one with [`KeyMetadata::new`] and the `with_*`
-/// methods; change a stored one with the checked methods here and in [`crate::rotation`].
+/// methods; change a stored one with the checked methods here (rotation, trim and the decryption floor among them).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "UncheckedMetadata")]
 pub struct KeyMetadata {
@@ -248,7 +248,7 @@ impl KeyMetadata {
         self.exportable
     }
 
-    /// Move the key through the lifecycle table ([`crate::lifecycle::KEY_TRANSITIONS`]).
+    /// Move the key through the lifecycle table ([`KEY_TRANSITIONS`](crate::KEY_TRANSITIONS)).
     ///
     /// Destroying the key also marks every version destroyed: the store erases all material.
     ///
@@ -274,7 +274,7 @@ impl KeyMetadata {
         Ok(StateChange { from, to })
     }
 
-    /// Change one version's state through [`crate::lifecycle::VERSION_TRANSITIONS`].
+    /// Change one version's state through [`VERSION_TRANSITIONS`](crate::VERSION_TRANSITIONS).
     ///
     /// Returns the version and its state before and after.
     ///

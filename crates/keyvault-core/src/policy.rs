@@ -300,7 +300,7 @@ pub enum Denial {
     EncryptionLimitReached {
         /// The version.
         version: KeyVersion,
-        /// [`crate::rotation::SHORT_NONCE_MAX_ENCRYPTIONS`].
+        /// [`SHORT_NONCE_MAX_ENCRYPTIONS`](crate::SHORT_NONCE_MAX_ENCRYPTIONS).
         limit: u64,
     },
 }

@@ -152,7 +152,7 @@ impl KeyMetadata {
 
     /// Whether `version` may decrypt (or verify, unwrap): it exists, is enabled and is at or
     /// above `min_decryption_version`. The key's state and policy are checked separately by
-    /// [`crate::policy::authorize`].
+    /// [`authorize`](crate::authorize).
     #[must_use]
     pub fn can_decrypt(&self, version: KeyVersion) -> bool {
         self.version(version).is_some_and(|info| self.serves(info))

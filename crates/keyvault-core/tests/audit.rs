@@ -18,11 +18,12 @@ use std::collections::HashSet;
 
 use common::{Rng, key_id};
 use keyvault_core::audit::{
-    AadDigest, AuditEvent, AuditOperation, AuditRecord, ChainBreak, ChainHead, ChainMac,
-    ChainProblem, GENESIS_MAC, Outcome, chain_mac, verify_log, verify_segment,
+    AadDigest, ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log,
+    verify_segment,
 };
 use keyvault_core::{
-    Denial, Error, ErrorKind, KeyName, KeyVersion, StateKind, Timestamp, VersionState,
+    AuditEvent, AuditOperation, AuditRecord, ChainHead, Denial, Error, ErrorKind, KeyName,
+    KeyVersion, Outcome, StateKind, Timestamp, VersionState,
 };
 use keyvault_crypto::SecretKey;
 use proptest::prelude::*;
@@ -454,6 +455,38 @@ fn outcomes_come_from_results() {
     assert_eq!(
         AuditOperation::from(keyvault_core::KeyOperation::Wrap).as_str(),
         "wrap"
+    );
+}
+
+/// A lifecycle transition is audited under the operation of its kind, whatever data it carries.
+#[test]
+fn transitions_map_to_the_audit_operation_of_their_kind() {
+    use keyvault_core::{Transition, TransitionKind};
+    let transitions = [
+        Transition::Activate,
+        Transition::Disable,
+        Transition::Enable,
+        Transition::Deprecate,
+        Transition::Revoke,
+        Transition::ScheduleDeletion {
+            until: Timestamp::from_unix_millis(1_750_000_000_000),
+        },
+        Transition::CancelDeletion,
+        Transition::Destroy,
+    ];
+    let kinds: Vec<TransitionKind> = transitions.iter().map(Transition::kind).collect();
+    assert_eq!(kinds, TransitionKind::ALL);
+    for transition in transitions {
+        assert_eq!(
+            AuditOperation::from(transition),
+            AuditOperation::from(transition.kind())
+        );
+    }
+    assert_eq!(
+        AuditOperation::from(Transition::ScheduleDeletion {
+            until: Timestamp::from_unix_millis(0)
+        }),
+        AuditOperation::ScheduleDeletion
     );
 }
 

@@ -12,11 +12,12 @@
 
 use std::path::PathBuf;
 
+use keyvault_core::envelope::Purpose;
 use keyvault_core::envelope::{
     self, ARMOUR_PREFIX, Envelope, EnvelopeDefect, EnvelopeHeader, HEADER_LEN, MAX_ARMOURED_LEN,
     MAX_ENVELOPE_LEN, MAX_PLAINTEXT_LEN, hazmat,
 };
-use keyvault_core::{Error, ErrorKind, KeyId, KeyVersion, Purpose};
+use keyvault_core::{Error, ErrorKind, KeyId, KeyVersion};
 use keyvault_crypto::{AeadKey, Algorithm, SecretKey, TAG_LEN};
 use proptest::prelude::*;
 

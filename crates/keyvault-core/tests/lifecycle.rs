@@ -16,15 +16,13 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::{NOW_SECS, at, key, now};
-use keyvault_core::lifecycle::{
-    DEFAULT_DELETION_WINDOW, MIN_DELETION_WINDOW, ResumeState, Target, TransitionRefusal,
-    key_transition_target,
-};
 use keyvault_core::{
-    Denial, Error, ErrorKind, KEY_TRANSITIONS, KeyAlgorithm, KeyMetadata, KeyOperation, KeyPolicy,
-    KeyState, KeyVersion, RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, StateKind,
-    Timestamp, Transition, TransitionKind, UsageCounters, VERSION_TRANSITIONS, VersionState,
-    VersionStateChange, VersionTransition, authorize, rotation_due,
+    DEFAULT_DELETION_WINDOW, Denial, Error, ErrorKind, KEY_TRANSITIONS, KeyAlgorithm, KeyMetadata,
+    KeyOperation, KeyPolicy, KeyState, KeyVersion, MIN_DELETION_WINDOW, ResumeState,
+    RotationReason, RotationTriggers, SHORT_NONCE_MAX_ENCRYPTIONS, StateKind, Target, Timestamp,
+    Transition, TransitionKind, TransitionRefusal, UsageCounters, VERSION_TRANSITIONS,
+    VersionState, VersionStateChange, VersionTransition, authorize, key_transition_target,
+    rotation_due,
 };
 
 fn v(number: u32) -> KeyVersion {

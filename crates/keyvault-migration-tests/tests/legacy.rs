@@ -18,8 +18,9 @@ use keyvault_backup::legacy::{
     LegacyKeyState, LegacyStore, LegacyUnlock, MigrationOptions, migrate, to_bundles,
 };
 use keyvault_backup::{BackupError, MergePolicy, SkipReason};
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::{KeyAlgorithm, KeyId, KeyName, KeyState, KeyVersion, Timestamp, VersionState};
+use keyvault_core::{
+    AuditOperation, KeyAlgorithm, KeyId, KeyName, KeyState, KeyVersion, Timestamp, VersionState,
+};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditFilter, MemoryVault, ReplaceRefusal, VaultOptions};
 use rust_keyvault::crypto::AEAD;
@@ -159,6 +160,7 @@ fn check_migrated(vault: &MemoryVault, legacy: &[VersionedKey]) {
         ([3; 16], "legacy-03030303030303030303030303030303"),
     ] {
         let bundle = vault
+            .dangerous()
             .export_key(&KeyName::new(name).unwrap(), None)
             .unwrap();
         for old in legacy

@@ -10,9 +10,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
-    AuditRecord, KeyAlgorithm, KeyId, KeyName, KeyOperation, KeyPolicy, Outcome, Transition,
+    AuditOperation, AuditRecord, KeyAlgorithm, KeyId, KeyName, KeyOperation, KeyPolicy, Outcome,
+    Transition,
 };
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditFilter, KeyFilter, MemoryVault, NewKey, VaultOptions};

@@ -9,7 +9,8 @@
 
 use std::path::PathBuf;
 
-use keyvault_core::{Envelope, KeyAlgorithm, KeyName};
+use keyvault_core::envelope::Envelope;
+use keyvault_core::{KeyAlgorithm, KeyName};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{FileVault, NewKey, VaultOptions};
 

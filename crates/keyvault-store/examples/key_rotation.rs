@@ -8,7 +8,8 @@
 //!
 //! Run with `cargo run -p keyvault-store --example key_rotation`.
 
-use keyvault_core::{Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, RotationTriggers};
+use keyvault_core::envelope::Envelope;
+use keyvault_core::{KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, RotationTriggers};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{MemoryVault, NewKey, VaultOptions};
 

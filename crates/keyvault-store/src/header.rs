@@ -162,6 +162,7 @@ impl Header {
     }
 
     /// Every check [`Header::unlock`] makes before deriving a key, on every slot.
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn check_slots(&self) -> Result<()> {
         self.slots
             .iter()

@@ -301,7 +301,7 @@ fn run_case(case: &Case, dir: &Path, original: &Original) -> Ending {
                 Ending::Refused(variant(&err), err.to_string(), !unchanged)
             }
             Ok(vault) => {
-                let insecure = vault.backend().insecure_permissions().unwrap();
+                let insecure = vault.dangerous().backend().insecure_permissions().unwrap();
                 let (errors, mismatches) = inspect(&vault, original);
                 Ending::Opened {
                     errors,

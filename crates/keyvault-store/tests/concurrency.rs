@@ -24,8 +24,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use common::{Harness, PASSWORD, TestBackend, name};
+use keyvault_core::envelope::Envelope;
 use keyvault_core::{
-    AuditOperation, Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
+    AuditOperation, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
     RotationTriggers, StateKind, Transition,
 };
 use keyvault_store::{
@@ -102,7 +103,12 @@ impl<B: TestBackend> Shared<B> {
 
     /// Another client of the same store, as another process would open it.
     fn client(&self) -> Vault<B> {
-        Vault::open(self.vault.backend().reconnect(), PASSWORD, self.options()).unwrap()
+        Vault::open(
+            self.vault.dangerous().backend().reconnect(),
+            PASSWORD,
+            self.options(),
+        )
+        .unwrap()
     }
 
     fn create(&self, key: &str, algorithm: KeyAlgorithm) -> KeyName {

@@ -32,9 +32,8 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use keyvault_core::{
-    AuditOperation, Denial, Envelope, KeyAlgorithm, KeyName, KeyPolicy, Outcome, StateKind,
-};
+use keyvault_core::envelope::Envelope;
+use keyvault_core::{AuditOperation, Denial, KeyAlgorithm, KeyName, KeyPolicy, Outcome, StateKind};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};
 

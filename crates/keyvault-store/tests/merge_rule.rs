@@ -16,14 +16,13 @@ mod common;
 use std::sync::Arc;
 
 use common::{DAY, HOUR, START, name};
-use keyvault_core::audit::AuditOperation;
 use keyvault_core::{
-    ErrorKind, KeyAlgorithm, KeyName, KeyOperation, KeyPolicy, KeyState, KeyVersion, Transition,
-    VersionState, VersionTransition,
+    AuditOperation, ErrorKind, KeyAlgorithm, KeyName, KeyOperation, KeyPolicy, KeyState,
+    KeyVersion, Transition, VersionState, VersionTransition,
 };
+use keyvault_store::dangerous::{ImportConflict, KeyBundle, VaultSnapshot};
 use keyvault_store::{
-    AuditCommit, AuditFilter, ImportConflict, KeyBundle, ManualClock, MemoryVault, NewKey,
-    ReplaceRefusal, StoreError, Vault,
+    AuditCommit, AuditFilter, ManualClock, MemoryVault, NewKey, ReplaceRefusal, StoreError, Vault,
 };
 
 fn v(n: u32) -> KeyVersion {
@@ -50,6 +49,7 @@ impl Pair {
         spec.policy = spec.policy.also_allow(KeyOperation::Export);
         source.create_key(spec).unwrap();
         target
+            .dangerous()
             .import_key(self_export(&source, &key), ImportConflict::Refuse)
             .unwrap();
         Pair {
@@ -66,11 +66,13 @@ impl Pair {
 
     fn bundle(&self) -> KeyBundle {
         self.tick();
-        self.source.export_key(&self.key, None).unwrap()
+        self.source.dangerous().export_key(&self.key, None).unwrap()
     }
 
     fn replace(&self, bundle: KeyBundle) -> keyvault_store::Result<keyvault_core::KeyMetadata> {
-        self.target.import_key(bundle, ImportConflict::Replace)
+        self.target
+            .dangerous()
+            .import_key(bundle, ImportConflict::Replace)
     }
 
     fn destroy_key(&self, vault: &MemoryVault) {
@@ -87,7 +89,7 @@ impl Pair {
 use keyvault_store::Clock as _;
 
 fn self_export(vault: &MemoryVault, key: &KeyName) -> KeyBundle {
-    vault.export_key(key, None).unwrap()
+    vault.dangerous().export_key(key, None).unwrap()
 }
 
 fn refusal<T: std::fmt::Debug>(result: keyvault_store::Result<T>) -> ReplaceRefusal {
@@ -187,6 +189,7 @@ fn cases() -> Vec<Case> {
             prepare: |p| {
                 p.source.rotate(&p.key).unwrap();
                 p.target
+                    .dangerous()
                     .import_key(self_export(&p.source, &p.key), ImportConflict::Replace)
                     .unwrap();
                 p.tick();
@@ -203,6 +206,7 @@ fn cases() -> Vec<Case> {
             prepare: |p| {
                 p.source.rotate(&p.key).unwrap();
                 p.target
+                    .dangerous()
                     .import_key(self_export(&p.source, &p.key), ImportConflict::Replace)
                     .unwrap();
                 p.tick();
@@ -219,6 +223,7 @@ fn cases() -> Vec<Case> {
             prepare: |p| {
                 p.source.rotate(&p.key).unwrap();
                 p.target
+                    .dangerous()
                     .import_key(self_export(&p.source, &p.key), ImportConflict::Replace)
                     .unwrap();
                 p.tick();
@@ -320,13 +325,16 @@ fn import_replace_follows_the_merge_rule_in_every_case() {
 #[test]
 fn replacing_a_revoked_key_with_an_old_export_is_refused() {
     let p = Pair::new(KeyAlgorithm::XChaCha20Poly1305);
-    let old = p.source.export_key(&p.key, None).unwrap();
+    let old = p.source.dangerous().export_key(&p.key, None).unwrap();
     p.source.rotate(&p.key).unwrap();
     p.source.rotate(&p.key).unwrap();
     let sealed = p.source.encrypt(&p.key, b"v3 data", b"").unwrap();
     p.source.transition(&p.key, Transition::Revoke).unwrap();
     let audited = failed_imports(&p.source);
-    let err = p.source.import_key(old, ImportConflict::Replace);
+    let err = p
+        .source
+        .dangerous()
+        .import_key(old, ImportConflict::Replace);
     assert_eq!(refusal(err), ReplaceRefusal::KeyRetired);
     assert_eq!(failed_imports(&p.source), audited + 1);
     let key = p.source.key(&p.key).unwrap();
@@ -338,12 +346,16 @@ fn replacing_a_revoked_key_with_an_old_export_is_refused() {
 
     // Not revoked: the old export is refused as older, so no version number is ever reused.
     let q = Pair::new(KeyAlgorithm::XChaCha20Poly1305);
-    let old = q.source.export_key(&q.key, None).unwrap();
+    let old = q.source.dangerous().export_key(&q.key, None).unwrap();
     q.source.rotate(&q.key).unwrap();
     q.source.rotate(&q.key).unwrap();
     let sealed = q.source.encrypt(&q.key, b"v3 data", b"").unwrap();
     assert!(matches!(
-        refusal(q.source.import_key(old, ImportConflict::Replace)),
+        refusal(
+            q.source
+                .dangerous()
+                .import_key(old, ImportConflict::Replace)
+        ),
         ReplaceRefusal::FewerVersions { .. }
     ));
     q.source.rotate(&q.key).unwrap();
@@ -353,11 +365,15 @@ fn replacing_a_revoked_key_with_an_old_export_is_refused() {
 #[test]
 fn a_destroyed_key_cannot_come_back() {
     let p = Pair::new(KeyAlgorithm::XChaCha20Poly1305);
-    let export = p.source.export_key(&p.key, None).unwrap();
+    let export = p.source.dangerous().export_key(&p.key, None).unwrap();
     let sealed = p.source.encrypt(&p.key, b"gone", b"").unwrap();
     p.destroy_key(&p.source);
     assert_eq!(
-        refusal(p.source.import_key(export, ImportConflict::Replace)),
+        refusal(
+            p.source
+                .dangerous()
+                .import_key(export, ImportConflict::Replace)
+        ),
         ReplaceRefusal::KeyRetired
     );
     assert_eq!(p.source.key(&p.key).unwrap().state(), KeyState::Destroyed);
@@ -415,10 +431,14 @@ fn aes_vault(clock: &Arc<ManualClock>) -> (MemoryVault, KeyName) {
 fn a_restore_chain_whose_version_material_changes_is_refused() {
     let clock = Arc::new(ManualClock::new(START));
     let (vault, key) = aes_vault(&clock);
-    let full = vault.snapshot(None, true).unwrap();
+    let full = vault.dangerous().snapshot(None, true).unwrap();
     vault.rotate(&key).unwrap();
-    let mut incremental = vault.snapshot(Some(full.as_base()), true).unwrap();
-    let bundle = incremental
+    let incremental = vault
+        .dangerous()
+        .snapshot(Some(full.as_base()), true)
+        .unwrap();
+    let mut parts = incremental.into_parts();
+    let bundle = parts
         .keys
         .iter_mut()
         .find(|b| b.metadata.name() == &key)
@@ -426,7 +446,8 @@ fn a_restore_chain_whose_version_material_changes_is_refused() {
     bundle
         .versions
         .insert(v(1), keyvault_crypto::SecretKey::from_array(&[7; 32]));
-    let err = Vault::restore(
+    let incremental = VaultSnapshot::from_parts(parts);
+    let err = keyvault_store::dangerous::restore(
         keyvault_store::MemoryBackend::default(),
         &[full, incremental],
         common::PASSWORD,
@@ -442,20 +463,20 @@ fn a_restored_vault_keeps_the_seal_count_of_its_source() {
     for _ in 0..3 {
         vault.encrypt(&key, b"x", b"").unwrap();
     }
-    let full = vault.snapshot(None, true).unwrap();
-    let counted = full.counters.iter().find(|c| c.version == 1).unwrap();
+    let full = vault.dangerous().snapshot(None, true).unwrap();
+    let counted = full.counters().iter().find(|c| c.version == 1).unwrap();
     assert!(counted.version_uses >= 3);
     let counted = *counted;
-    let restored = Vault::restore(
+    let restored = keyvault_store::dangerous::restore(
         keyvault_store::MemoryBackend::default(),
         &[full],
         common::PASSWORD,
         common::options(&clock, AuditCommit::default()),
     )
     .unwrap();
-    let again = restored.snapshot(None, false).unwrap();
+    let again = restored.dangerous().snapshot(None, false).unwrap();
     let carried = again
-        .counters
+        .counters()
         .iter()
         .find(|c| c.key_id == counted.key_id)
         .unwrap();

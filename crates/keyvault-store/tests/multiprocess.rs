@@ -21,9 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use keyvault_core::envelope::Envelope;
 use keyvault_core::{
-    AuditOperation, AuditRecord, Denial, Envelope, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion,
-    Outcome, Transition,
+    AuditOperation, AuditRecord, Denial, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, Outcome,
+    Transition,
 };
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};

@@ -10,8 +10,9 @@
 
 use keyvault_core::{KeyAlgorithm, KeyName, KeyVersion, Transition};
 use keyvault_crypto::Argon2Params;
+use keyvault_store::dangerous::{self, ImportConflict, VaultSnapshot};
 use keyvault_store::{
-    FileVault, ImportConflict, MemoryBackend, MemoryVault, NewKey, StoreError, Vault, VaultOptions,
+    FileVault, MemoryBackend, MemoryVault, NewKey, StoreError, Vault, VaultOptions,
 };
 
 fn options() -> VaultOptions {
@@ -44,26 +45,39 @@ fn export_then_import_moves_a_key_between_vaults() {
     source.rotate(&name("moving")).unwrap();
     let old = source.encrypt(&name("moving"), b"secret", b"ctx").unwrap();
 
-    let bundle = source.export_key(&name("moving"), None).unwrap();
+    let bundle = source
+        .dangerous()
+        .export_key(&name("moving"), None)
+        .unwrap();
     assert_eq!(bundle.versions.len(), 2);
     assert!(
         !format!("{bundle:?}").contains("SecretKey(["),
         "no material in Debug"
     );
-    let imported = target.import_key(bundle, ImportConflict::Refuse).unwrap();
+    let imported = target
+        .dangerous()
+        .import_key(bundle, ImportConflict::Refuse)
+        .unwrap();
     assert_eq!(imported.latest_version().get(), 2);
     assert_eq!(&target.decrypt(&old, b"ctx").unwrap()[..], b"secret");
 
     // Importing again is refused by default, allowed under another name only for another id.
     let again = source
+        .dangerous()
         .export_key(&name("moving"), Some(&[KeyVersion::new(2).unwrap()]))
         .unwrap();
     assert!(matches!(
-        target.import_key(again, ImportConflict::Refuse),
+        target.dangerous().import_key(again, ImportConflict::Refuse),
         Err(StoreError::NameTaken(_))
     ));
-    let replace = source.export_key(&name("moving"), None).unwrap();
-    target.import_key(replace, ImportConflict::Replace).unwrap();
+    let replace = source
+        .dangerous()
+        .export_key(&name("moving"), None)
+        .unwrap();
+    target
+        .dangerous()
+        .import_key(replace, ImportConflict::Replace)
+        .unwrap();
     target.verify_audit().unwrap();
     source.verify_audit().unwrap();
 }
@@ -74,11 +88,19 @@ fn a_non_exportable_key_refuses_export() {
     vault
         .create_key(NewKey::new(name("sealed-in"), KeyAlgorithm::default()))
         .unwrap();
-    let err = vault.export_key(&name("sealed-in"), None).unwrap_err();
+    let err = vault
+        .dangerous()
+        .export_key(&name("sealed-in"), None)
+        .unwrap_err();
     assert_eq!(err.kind(), keyvault_core::ErrorKind::Denied, "{err}");
     vault.create_key(exportable("was-exportable")).unwrap();
     vault.disallow_export(&name("was-exportable")).unwrap();
-    assert!(vault.export_key(&name("was-exportable"), None).is_err());
+    assert!(
+        vault
+            .dangerous()
+            .export_key(&name("was-exportable"), None)
+            .is_err()
+    );
 }
 
 #[test]
@@ -88,21 +110,24 @@ fn full_and_incremental_snapshots_restore_the_same_vault() {
         .create_key(NewKey::new(name("one"), KeyAlgorithm::default()))
         .unwrap();
     let first = vault.encrypt(&name("one"), b"first", b"").unwrap();
-    let full = vault.snapshot(None, true).unwrap();
+    let full = vault.dangerous().snapshot(None, true).unwrap();
 
     vault.rotate(&name("one")).unwrap();
     vault
         .create_key(NewKey::new(name("two"), KeyAlgorithm::Aes256Gcm))
         .unwrap();
     let second = vault.encrypt(&name("two"), b"second", b"").unwrap();
-    let incremental = vault.snapshot(Some(full.as_base()), true).unwrap();
+    let incremental = vault
+        .dangerous()
+        .snapshot(Some(full.as_base()), true)
+        .unwrap();
     assert_eq!(
-        incremental.keys.len(),
+        incremental.keys().len(),
         2,
         "both keys changed since the base"
     );
 
-    let restored = Vault::restore(
+    let restored = dangerous::restore(
         MemoryBackend::new(),
         &[full, incremental],
         b"new",
@@ -122,19 +147,27 @@ fn full_and_incremental_snapshots_restore_the_same_vault() {
 fn a_broken_or_foreign_chain_is_refused() {
     let vault = MemoryVault::in_memory(b"pw", options()).unwrap();
     let other = MemoryVault::in_memory(b"pw", options()).unwrap();
-    let full = vault.snapshot(None, true).unwrap();
-    let inc1 = vault.snapshot(Some(full.as_base()), true).unwrap();
-    let inc2 = vault.snapshot(Some(inc1.as_base()), true).unwrap();
-    let foreign = other.snapshot(None, true).unwrap();
-    let foreign_inc = other.snapshot(Some(foreign.as_base()), true).unwrap();
-    let restore = |chain: &[keyvault_store::VaultSnapshot]| {
-        Vault::restore(MemoryBackend::new(), chain, b"x", options())
-    };
+    let full = vault.dangerous().snapshot(None, true).unwrap();
+    let inc1 = vault
+        .dangerous()
+        .snapshot(Some(full.as_base()), true)
+        .unwrap();
+    let inc2 = vault
+        .dangerous()
+        .snapshot(Some(inc1.as_base()), true)
+        .unwrap();
+    let foreign = other.dangerous().snapshot(None, true).unwrap();
+    let foreign_inc = other
+        .dangerous()
+        .snapshot(Some(foreign.as_base()), true)
+        .unwrap();
+    let restore =
+        |chain: &[VaultSnapshot]| dangerous::restore(MemoryBackend::new(), chain, b"x", options());
     assert!(restore(&[]).is_err());
     assert!(restore(&[inc1]).is_err(), "incremental first");
-    let full = vault.snapshot(None, true).unwrap();
+    let full = vault.dangerous().snapshot(None, true).unwrap();
     assert!(restore(&[full, inc2]).is_err(), "gap in the chain");
-    let full = vault.snapshot(None, true).unwrap();
+    let full = vault.dangerous().snapshot(None, true).unwrap();
     assert!(
         restore(&[full, foreign_inc]).is_err(),
         "foreign incremental"
@@ -151,9 +184,9 @@ fn restore_file_is_all_or_nothing() {
     source
         .transition(&name("kept"), Transition::Revoke)
         .unwrap();
-    let snapshot = source.snapshot(None, false).unwrap();
+    let snapshot = source.dangerous().snapshot(None, false).unwrap();
     let target = dir.path().join("restored.db");
-    let restored = FileVault::restore_file(&target, &[snapshot], b"new", options()).unwrap();
+    let restored = dangerous::restore_file(&target, &[snapshot], b"new", options()).unwrap();
     assert_eq!(
         restored.key(&name("kept")).unwrap().state(),
         keyvault_core::KeyState::Revoked
@@ -167,17 +200,21 @@ fn restore_file_is_all_or_nothing() {
     FileVault::open_file(&target, b"new", options()).unwrap();
 
     // Restoring over an existing file is refused and leaves it alone.
-    let snapshot = source.snapshot(None, true).unwrap();
+    let snapshot = source.dangerous().snapshot(None, true).unwrap();
     assert!(matches!(
-        FileVault::restore_file(&target, &[snapshot], b"x", options()),
+        dangerous::restore_file(&target, &[snapshot], b"x", options()),
         Err(StoreError::AlreadyExists(_))
     ));
     // A broken chain leaves no file behind.
     let missing = dir.path().join("never.db");
     let inc = source
-        .snapshot(Some(source.snapshot(None, true).unwrap().as_base()), true)
+        .dangerous()
+        .snapshot(
+            Some(source.dangerous().snapshot(None, true).unwrap().as_base()),
+            true,
+        )
         .unwrap();
-    assert!(FileVault::restore_file(&missing, &[inc], b"x", options()).is_err());
+    assert!(dangerous::restore_file(&missing, &[inc], b"x", options()).is_err());
     assert!(!missing.exists());
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -206,18 +243,27 @@ fn export_is_authorised_against_and_counted_in_the_usage_limit() {
     let mut spec = exportable("limited");
     spec.policy.max_operations = Some(2);
     vault.create_key(spec).unwrap();
-    vault.export_key(&name("limited"), None).unwrap();
+    vault
+        .dangerous()
+        .export_key(&name("limited"), None)
+        .unwrap();
     vault.encrypt(&name("limited"), b"one", b"").unwrap();
     let err = vault.encrypt(&name("limited"), b"two", b"").unwrap_err();
     assert!(usage_limit_reached(&err), "{err:?}");
-    let err = vault.export_key(&name("limited"), None).unwrap_err();
+    let err = vault
+        .dangerous()
+        .export_key(&name("limited"), None)
+        .unwrap_err();
     assert!(usage_limit_reached(&err), "{err:?}");
 
     let mut spec = exportable("spent");
     spec.policy.max_operations = Some(1);
     vault.create_key(spec).unwrap();
     vault.encrypt(&name("spent"), b"one", b"").unwrap();
-    let err = vault.export_key(&name("spent"), None).unwrap_err();
+    let err = vault
+        .dangerous()
+        .export_key(&name("spent"), None)
+        .unwrap_err();
     assert!(usage_limit_reached(&err), "{err:?}");
 }
 
@@ -234,8 +280,8 @@ fn an_incremental_after_a_restore_holds_every_change() {
         source.create_key(exportable(key.as_str())).unwrap();
         source.rotate(&key).unwrap();
     }
-    let source_full = source.snapshot(None, true).unwrap();
-    let restored = Vault::restore(
+    let source_full = source.dangerous().snapshot(None, true).unwrap();
+    let restored = dangerous::restore(
         MemoryBackend::new(),
         std::slice::from_ref(&source_full),
         b"b",
@@ -244,23 +290,27 @@ fn an_incremental_after_a_restore_holds_every_change() {
     .unwrap();
     // The restored vault is a history of its own: the snapshot it came from is not a base.
     let err = restored
+        .dangerous()
         .snapshot(Some(source_full.as_base()), false)
         .unwrap_err();
     assert!(
         matches!(&err, StoreError::BrokenChain { reason } if reason.contains("another history")),
         "{err:?}"
     );
-    let full = restored.snapshot(None, true).unwrap();
-    assert_ne!(full.lineage, source_full.lineage);
+    let full = restored.dangerous().snapshot(None, true).unwrap();
+    assert_ne!(full.lineage(), source_full.lineage());
     assert!(
-        full.sequence > 13,
+        full.sequence() > 13,
         "the restored vault continues the numbering"
     );
     restored.create_key(exportable("after")).unwrap();
     restored.rotate(&name("k0")).unwrap();
-    let incremental = restored.snapshot(Some(full.as_base()), true).unwrap();
+    let incremental = restored
+        .dangerous()
+        .snapshot(Some(full.as_base()), true)
+        .unwrap();
     let mut changed: Vec<String> = incremental
-        .keys
+        .keys()
         .iter()
         .map(|bundle| bundle.metadata.name().to_string())
         .collect();
@@ -269,13 +319,16 @@ fn an_incremental_after_a_restore_holds_every_change() {
 
     // A fresh vault, whose numbering is far behind the base, refuses to follow it.
     let fresh = MemoryVault::in_memory(b"c", options()).unwrap();
-    let err = fresh.snapshot(Some(full.as_base()), false).unwrap_err();
+    let err = fresh
+        .dangerous()
+        .snapshot(Some(full.as_base()), false)
+        .unwrap_err();
     assert_eq!(err.kind(), keyvault_core::ErrorKind::Integrity, "{err}");
     // Nor does it follow a base of its own lineage from a future it has not reached.
-    let mut ahead = fresh.snapshot(None, false).unwrap().as_base();
+    let mut ahead = fresh.dangerous().snapshot(None, false).unwrap().as_base();
     ahead.sequence += 100;
     assert!(matches!(
-        fresh.snapshot(Some(ahead), false),
+        fresh.dangerous().snapshot(Some(ahead), false),
         Err(StoreError::BrokenChain { .. })
     ));
 
@@ -283,7 +336,7 @@ fn an_incremental_after_a_restore_holds_every_change() {
     let used = MemoryBackend::new();
     let vault = Vault::init(used, b"d", options()).unwrap();
     assert!(matches!(
-        keyvault_store::Backend::continue_sequence(vault.backend(), 1_000),
+        keyvault_store::Backend::continue_sequence(vault.dangerous().backend(), 1_000),
         Err(StoreError::InvalidBatch(_))
     ));
 }

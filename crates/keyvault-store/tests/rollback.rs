@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use keyvault_core::{KeyAlgorithm, KeyName, KeyPolicy, KeyState, Transition};
 use keyvault_crypto::Argon2Params;
+use keyvault_store::dangerous::ImportConflict;
 use keyvault_store::{
-    AuditCommit, FileVault, ImportConflict, NewKey, RecordDamage, RecordKind, StoreError,
-    VaultOptions,
+    AuditCommit, FileVault, NewKey, RecordDamage, RecordKind, StoreError, VaultOptions,
 };
 
 const PASSWORD: &[u8] = b"rollback password";
@@ -568,8 +568,13 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
                                 .map(drop)
                         }
                         12 => vault
+                            .dangerous()
                             .export_key(&key, None)
-                            .and_then(|bundle| vault.import_key(bundle, ImportConflict::Replace))
+                            .and_then(|bundle| {
+                                vault
+                                    .dangerous()
+                                    .import_key(bundle, ImportConflict::Replace)
+                            })
                             .map(drop),
                         _ => vault.lock().and_then(|()| vault.unlock(PASSWORD)),
                     };
@@ -622,8 +627,11 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
     assert!(succeeded.into_inner() > 100);
     // The file as the clients left it opens, and so does a restore of it.
     let vault = FileVault::open_file(&path, PASSWORD, options()).unwrap();
-    let snapshot = vault.snapshot(None, true).unwrap();
+    let snapshot = vault.dangerous().snapshot(None, true).unwrap();
     let restored = dir.path().join("restored.db");
-    drop(FileVault::restore_file(&restored, &[snapshot], PASSWORD, options()).unwrap());
+    drop(
+        keyvault_store::dangerous::restore_file(&restored, &[snapshot], PASSWORD, options())
+            .unwrap(),
+    );
     FileVault::open_file(&restored, PASSWORD, options()).unwrap();
 }

@@ -23,11 +23,11 @@ use common::{
     DAY, GROUPED_MANUAL, HOUR, Harness, PASSWORD, START, SharedMemory, TestBackend, denial, kind,
     name,
 };
-use keyvault_core::lifecycle::TransitionRefusal;
+use keyvault_core::envelope::{Envelope, Purpose};
 use keyvault_core::{
-    AuditOperation, AuditRecord, ChainHead, Envelope, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
-    KeyPolicy, KeyState, KeyVersion, Outcome, Purpose, RotationTriggers, StateKind, Timestamp,
-    Transition, VersionState, VersionTransition,
+    AuditOperation, AuditRecord, ChainHead, ErrorKind, KeyAlgorithm, KeyId, KeyOperation,
+    KeyPolicy, KeyState, KeyVersion, Outcome, RotationTriggers, StateKind, Timestamp, Transition,
+    TransitionRefusal, VersionState, VersionTransition,
 };
 use keyvault_crypto::mac::MacTag;
 use keyvault_store::{
@@ -264,7 +264,7 @@ fn init_refuses_a_store_that_holds_a_vault<B: TestBackend>(h: &mut Harness<B>) {
     h.vault.flush_audit().unwrap();
     let records_before = h.records(b'a').len();
     match Vault::init(
-        h.vault.backend().reconnect(),
+        h.vault.dangerous().backend().reconnect(),
         b"another password",
         h.options(),
     ) {
@@ -285,7 +285,7 @@ fn wrong_password_is_refused_and_changes_nothing<B: TestBackend>(h: &mut Harness
     let key = h.key("k", KeyAlgorithm::default());
     let envelope = h.vault.encrypt(&key, b"payload", b"").unwrap();
     h.vault.flush_audit().unwrap();
-    let sequence = h.vault.backend().sequence().unwrap();
+    let sequence = h.vault.dangerous().backend().sequence().unwrap();
     let mut near_misses = vec![
         b"wrong".to_vec(),
         Vec::new(),
@@ -302,7 +302,7 @@ fn wrong_password_is_refused_and_changes_nothing<B: TestBackend>(h: &mut Harness
         }
     }
     // A refused open writes nothing (it never creates an empty vault over the old one).
-    assert_eq!(h.vault.backend().sequence().unwrap(), sequence);
+    assert_eq!(h.vault.dangerous().backend().sequence().unwrap(), sequence);
 
     // A locked vault stays locked after a wrong password.
     h.vault.lock().unwrap();
@@ -2279,7 +2279,7 @@ fn a_rolled_back_audit_log_fails_against_a_recorded_head<B: TestBackend>(h: &mut
             batch = batch.delete(record.key, Expect::Revision(record.revision));
         }
     }
-    h.vault.backend().commit(&batch).unwrap();
+    h.vault.dangerous().backend().commit(&batch).unwrap();
     // The metadata record is older than the file's last commit: a new client refuses the vault.
     assert!(matches!(
         h.try_open(PASSWORD),
@@ -2334,6 +2334,7 @@ fn deleting_an_audit_record_is_detected<B: TestBackend>(h: &mut Harness<B>) {
     let records = with_audit_records(h);
     let victim = &records[3];
     h.vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().delete(victim.key.clone(), Expect::Revision(victim.revision)))
         .unwrap();
@@ -2350,7 +2351,7 @@ fn truncating_the_audit_log_is_detected<B: TestBackend>(h: &mut Harness<B>) {
     for record in &records[records.len() - 2..] {
         batch = batch.delete(record.key.clone(), Expect::Revision(record.revision));
     }
-    h.vault.backend().commit(&batch).unwrap();
+    h.vault.dangerous().backend().commit(&batch).unwrap();
     assert_audit_broken(&h.vault);
 }
 
@@ -2358,6 +2359,7 @@ fn overwriting_an_audit_record_is_detected<B: TestBackend>(h: &mut Harness<B>) {
     let records = with_audit_records(h);
     // Another record's sealed value under this record's key: it no longer opens.
     h.vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().put(
             records[4].key.clone(),
@@ -2380,6 +2382,7 @@ fn overwriting_an_audit_record_is_detected<B: TestBackend>(h: &mut Harness<B>) {
     value[middle] ^= 0x04;
     fresh
         .vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().put(records[2].key.clone(), value, Expect::Any))
         .unwrap();
@@ -2561,6 +2564,7 @@ fn a_key_record_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harness<
     let records = h.records(b'k');
     assert_eq!(records.len(), 2);
     h.vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().put(
             records[1].key.clone(),
@@ -2597,6 +2601,7 @@ fn a_name_entry_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harness<
     let records = h.records(b'n');
     assert_eq!(records.len(), 2);
     h.vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().put(
             records[1].key.clone(),
@@ -2618,6 +2623,7 @@ fn a_counter_record_copied_over_another_is_tampered<B: TestBackend>(h: &mut Harn
     // Another process, open before the damage and yet to read the counters from the store.
     let other = h.open_another();
     h.vault
+        .dangerous()
         .backend()
         .commit(&Batch::new().put(
             records[1].key.clone(),
@@ -2725,7 +2731,7 @@ fn the_store_holds_no_plaintext<B: TestBackend>(h: &mut Harness<B>) {
             .windows(needle.len())
             .any(|window| window == needle)
     };
-    for record in h.vault.backend().scan_prefix(&[]).unwrap() {
+    for record in h.vault.dangerous().backend().scan_prefix(&[]).unwrap() {
         for needle in &needles {
             assert!(!contains(&record.key, needle));
             assert!(!contains(&record.value, needle));
@@ -2815,7 +2821,7 @@ fn last_change<B: Backend>(vault: &Vault<B>, operation: AuditOperation, id: KeyI
 /// state before and after exactly as the metadata does, and names the version that encrypts.
 #[test]
 fn key_transition_audit_records_match_the_metadata() {
-    use keyvault_core::lifecycle::TransitionKind;
+    use keyvault_core::TransitionKind;
     let h = Harness::memory(AuditCommit::Synchronous);
     let vault = &h.vault;
     let schedule = |clock: &keyvault_store::ManualClock| Transition::ScheduleDeletion {

@@ -4,8 +4,9 @@ use std::io::{BufReader, Chain, Cursor, IsTerminal, Read, Write};
 
 use anyhow::{Context as _, Result};
 use base64ct::{Base64, Encoding};
+use keyvault_core::KeyName;
 use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
-use keyvault_core::{Envelope, KeyName, Purpose};
+use keyvault_core::envelope::{Envelope, Purpose};
 use keyvault_crypto::{Algorithm, SecretKey, Zeroizing};
 use keyvault_store::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader, StreamReader, StreamWriter};
 use keyvault_store::{FileVault, Signature, StoreError};

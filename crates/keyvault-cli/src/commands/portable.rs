@@ -102,11 +102,7 @@ fn read_bounded(path: &Path, limit: usize, what: &str) -> Result<Vec<u8>> {
 
 /// `keyvault import`.
 pub(crate) fn import(ctx: &Context<'_>, args: &ImportArgs) -> Result<()> {
-    let bytes = read_bounded(
-        &args.file,
-        keyvault_backup::export::MAX_EXPORT_LEN,
-        "export file",
-    )?;
+    let bytes = read_bounded(&args.file, keyvault_backup::MAX_EXPORT_LEN, "export file")?;
     let exported = ExportedKey::decode(&bytes)
         .with_context(|| format!("cannot read the export file {}", args.file.display()))?;
     let conflict = match (&args.rename, args.replace) {

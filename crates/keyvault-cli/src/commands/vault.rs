@@ -62,7 +62,7 @@ pub(crate) fn status(ctx: &Context<'_>) -> Result<()> {
     let vault = ctx.open_vault()?;
     let keys = vault.list_keys(&KeyFilter::default())?;
     let records = vault.audit_log(&AuditFilter::default())?.len();
-    let insecure = vault.backend().insecure_permissions().ok().flatten();
+    let insecure = vault.insecure_permissions().ok().flatten();
     let size = std::fs::metadata(&path).map(|meta| meta.len()).ok();
     finish(vault)?;
     let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
@@ -148,7 +148,7 @@ pub(crate) fn quickstart(ctx: &Context<'_>, args: &QuickstartArgs) -> Result<()>
         )
         .into());
     }
-    let version = keyvault_core::Envelope::parse(&sealed)?
+    let version = keyvault_core::envelope::Envelope::parse(&sealed)?
         .header()
         .key_version;
     let keys = vault.list_keys(&KeyFilter::default())?.len();

@@ -207,7 +207,7 @@ impl Decoder<'_> {
         }
         let time = self.timestamp()?;
         let code = self.u8()?;
-        let operation = super::AuditOperation::ALL
+        let operation = crate::AuditOperation::ALL
             .iter()
             .copied()
             .find(|op| op.code() == code)?;

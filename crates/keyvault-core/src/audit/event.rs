@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind};
 use crate::ids::{KeyId, KeyName, KeyVersion};
-use crate::lifecycle::{TransitionKind, VersionTransition};
+use crate::lifecycle::{Transition, TransitionKind, VersionTransition};
 use crate::policy::{Denial, KeyOperation};
 use crate::time::Timestamp;
 
@@ -162,6 +162,12 @@ impl From<TransitionKind> for AuditOperation {
             TransitionKind::CancelDeletion => AuditOperation::CancelDeletion,
             TransitionKind::Destroy => AuditOperation::Destroy,
         }
+    }
+}
+
+impl From<Transition> for AuditOperation {
+    fn from(transition: Transition) -> Self {
+        transition.kind().into()
     }
 }
 

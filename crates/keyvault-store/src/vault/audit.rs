@@ -3,8 +3,10 @@
 
 use std::sync::Mutex;
 
-use keyvault_core::audit::{AuditOperation, verify_log};
-use keyvault_core::{AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp};
+use keyvault_core::audit::verify_log;
+use keyvault_core::{
+    AuditOperation, AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp,
+};
 
 use super::{AuditCommit, MAX_ATTEMPTS, Vault};
 use crate::backend::{Backend, Batch};
@@ -158,13 +160,8 @@ impl<B: Backend> Vault<B> {
         self.commit_events(std::slice::from_ref(&event))
     }
 
-    /// Record a request that failed before it reached the vault — for example an import whose
-    /// file was tampered with or whose password was wrong — so refusals outside the vault are
-    /// logged too. Only the operation, the key name and the error's kind are recorded.
-    ///
-    /// # Errors
-    /// Storage errors.
-    pub fn audit_refusal(
+    /// See [`crate::dangerous::DangerousVault::audit_refusal`].
+    pub(crate) fn audit_refusal(
         &self,
         operation: AuditOperation,
         name: Option<&keyvault_core::KeyName>,

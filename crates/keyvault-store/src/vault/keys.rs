@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::lifecycle::StateKind;
 use keyvault_core::{
-    KeyAlgorithm, KeyId, KeyMetadata, KeyName, KeyPolicy, KeyVersion, Outcome, Timestamp,
-    Transition, VersionTransition,
+    AuditOperation, KeyAlgorithm, KeyId, KeyMetadata, KeyName, KeyPolicy, KeyVersion, Outcome,
+    StateKind, Timestamp, Transition, VersionTransition,
 };
 
 use super::{MAX_ATTEMPTS, Vault, outcome_of};
@@ -198,17 +196,7 @@ impl<B: Backend> Vault<B> {
     /// The core's [`keyvault_core::Error::InvalidTransition`] for a transition the table does
     /// not allow (audited as refused); [`StoreError::KeyNotFound`]; storage errors.
     pub fn transition(&self, name: &KeyName, transition: Transition) -> Result<KeyMetadata> {
-        let operation = match transition {
-            Transition::Activate => AuditOperation::Activate,
-            Transition::Disable => AuditOperation::Disable,
-            Transition::Enable => AuditOperation::Enable,
-            Transition::Deprecate => AuditOperation::Deprecate,
-            Transition::Revoke => AuditOperation::Revoke,
-            Transition::ScheduleDeletion { .. } => AuditOperation::ScheduleDeletion,
-            Transition::CancelDeletion => AuditOperation::CancelDeletion,
-            Transition::Destroy => AuditOperation::Destroy,
-        };
-        self.modify_key(name, operation, |record, now| {
+        self.modify_key(name, transition.into(), |record, now| {
             let change = record.metadata.transition(transition, now)?;
             Ok(Some(vec![
                 ("from", change.from.kind().as_str().to_owned()),
@@ -228,13 +216,7 @@ impl<B: Backend> Vault<B> {
         version: KeyVersion,
         transition: VersionTransition,
     ) -> Result<KeyMetadata> {
-        let operation = match transition {
-            VersionTransition::Disable => AuditOperation::DisableVersion,
-            VersionTransition::Enable => AuditOperation::EnableVersion,
-            VersionTransition::Revoke => AuditOperation::RevokeVersion,
-            VersionTransition::Destroy => AuditOperation::DestroyVersion,
-        };
-        self.modify_version(name, Some(version), operation, |record, now| {
+        self.modify_version(name, Some(version), transition.into(), |record, now| {
             let change = record
                 .metadata
                 .version_transition(version, transition, now)?;

@@ -15,20 +15,22 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use keyvault_core::audit::AuditOperation;
-use keyvault_core::{AuditEvent, KeyId, KeyName, Outcome, Timestamp};
+use keyvault_core::{AuditEvent, AuditOperation, KeyId, KeyName, Outcome, Timestamp};
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::{AeadKey, Argon2Params, SecretKey};
 
 pub use self::audit::{AuditFilter, AuditReport};
 pub use self::keys::{KeyFilter, NewKey};
-pub use self::portable::{CounterSnapshot, ImportConflict, KeyBundle, SnapshotBase, VaultSnapshot};
+pub use self::portable::{
+    CounterSnapshot, ImportConflict, KeyBundle, SnapshotBase, SnapshotParts, VaultSnapshot,
+};
 pub use self::usage::{DataKey, Signature};
 
 use crate::backend::{Backend, Batch, BusyWait, Expect, FileBackend, MemoryBackend, Scrub};
 use crate::barrier::{Barrier, Table, singleton_key};
 use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
+use crate::dangerous::DangerousVault;
 use crate::error::{Result, StoreError};
 use crate::head::{self, RecordHead};
 use crate::header::Header;
@@ -234,6 +236,17 @@ impl FileVault {
     }
 }
 
+impl FileVault {
+    /// The vault file's permission bits if group or others can access it (it should be 0600);
+    /// `None` when it is private.
+    ///
+    /// # Errors
+    /// I/O errors reading the file's metadata.
+    pub fn insecure_permissions(&self) -> Result<Option<u32>> {
+        self.backend.insecure_permissions()
+    }
+}
+
 impl MemoryVault {
     /// A new vault in memory.
     ///
@@ -306,9 +319,18 @@ impl<B: Backend> Vault<B> {
         }
     }
 
-    /// The backend this vault stores into.
-    pub fn backend(&self) -> &B {
+    /// The backend this vault stores into; callers reach it through
+    /// [`DangerousVault::backend`](crate::dangerous::DangerousVault::backend).
+    pub(crate) fn backend(&self) -> &B {
         &self.backend
+    }
+
+    /// The operations that move key material in the clear (export, import, snapshot) or reach
+    /// under the vault's checks (the raw backend, recording refusals made elsewhere): what a
+    /// backup tool needs and an application does not. See [`crate::dangerous`].
+    #[must_use]
+    pub fn dangerous(&self) -> DangerousVault<'_, B> {
+        DangerousVault::new(self)
     }
 
     /// The options this vault was opened with.

@@ -1,20 +1,19 @@
 //! What keyvault-backup builds on: taking keys and whole vaults out in the clear, and putting
 //! them back. These are the only ways material leaves or enters a vault; every one is audited.
+//! Callers reach them only through [`crate::dangerous`], which documents each one.
 //!
-//! - [`Vault::export_key`] / [`Vault::import_key`]: one key with chosen versions.
-//! - [`Vault::snapshot`]: every key, counter and (optionally) audit record, plus the master key,
-//!   read consistently; incremental when given the base it follows.
-//! - [`Vault::restore`]: a new vault identical to the snapshots, written in one transaction;
-//!   [`FileVault::restore_file`] makes it appear at a path only once complete.
+//! - `export_key` / `import_key`: one key with chosen versions.
+//! - `snapshot`: every key, counter and (optionally) audit record, plus the master key, read
+//!   consistently; incremental when given the base it follows.
+//! - `restore`: a new vault identical to the snapshots, written in one transaction.
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
 
-use keyvault_core::audit::{AuditOperation, verify_segment};
+use keyvault_core::audit::verify_segment;
 use keyvault_core::{
-    AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState, KeyVersion,
-    Outcome, Timestamp,
+    AuditOperation, AuditRecord, ChainHead, KeyId, KeyMetadata, KeyName, KeyOperation, KeyState,
+    KeyVersion, Outcome, Timestamp,
 };
 use keyvault_crypto::SecretKey;
 
@@ -44,7 +43,7 @@ impl fmt::Debug for KeyBundle {
     }
 }
 
-/// What [`Vault::import_key`] does when the key's name or id is already in use.
+/// What [`DangerousVault::import_key`](crate::dangerous::DangerousVault::import_key) does when the key's name or id is already in use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum ImportConflict {
     /// Refuse (the default).
@@ -85,8 +84,24 @@ pub struct SnapshotBase {
 }
 
 /// A vault's whole content in the clear, as backups carry it. Handle with care: it holds the
-/// master key and every key's material.
+/// master key and every key's material. Read it through its accessors; build one from
+/// [`SnapshotParts`] (as a backup's decoder does) with [`VaultSnapshot::from_parts`].
 pub struct VaultSnapshot {
+    vault_id: [u8; 16],
+    created_at: Timestamp,
+    sequence: u64,
+    lineage: [u8; 16],
+    master_key: SecretKey,
+    base: Option<SnapshotBase>,
+    keys: Vec<KeyBundle>,
+    counters: Vec<CounterSnapshot>,
+    audit: Option<Vec<AuditRecord>>,
+    audit_head: ChainHead,
+}
+
+/// Everything a [`VaultSnapshot`] holds, as plain fields: what a backup format encodes and
+/// decodes. Holds the master key and every key's material in the clear.
+pub struct SnapshotParts {
     /// The vault's id.
     pub vault_id: [u8; 16],
     /// When the vault was created.
@@ -124,6 +139,116 @@ impl fmt::Debug for VaultSnapshot {
 }
 
 impl VaultSnapshot {
+    /// A snapshot of `parts`, for a backup format's decoder. [`dangerous::restore`] checks a
+    /// chain of snapshots before it trusts them.
+    ///
+    /// [`dangerous::restore`]: crate::dangerous::restore
+    #[must_use]
+    pub fn from_parts(parts: SnapshotParts) -> Self {
+        let SnapshotParts {
+            vault_id,
+            created_at,
+            sequence,
+            lineage,
+            master_key,
+            base,
+            keys,
+            counters,
+            audit,
+            audit_head,
+        } = parts;
+        VaultSnapshot {
+            vault_id,
+            created_at,
+            sequence,
+            lineage,
+            master_key,
+            base,
+            keys,
+            counters,
+            audit,
+            audit_head,
+        }
+    }
+
+    /// Everything this snapshot holds, as plain fields.
+    #[must_use]
+    pub fn into_parts(self) -> SnapshotParts {
+        SnapshotParts {
+            vault_id: self.vault_id,
+            created_at: self.created_at,
+            sequence: self.sequence,
+            lineage: self.lineage,
+            master_key: self.master_key,
+            base: self.base,
+            keys: self.keys,
+            counters: self.counters,
+            audit: self.audit,
+            audit_head: self.audit_head,
+        }
+    }
+
+    /// The vault's id.
+    #[must_use]
+    pub fn vault_id(&self) -> [u8; 16] {
+        self.vault_id
+    }
+
+    /// When the vault was created.
+    #[must_use]
+    pub fn created_at(&self) -> Timestamp {
+        self.created_at
+    }
+
+    /// The commit sequence number the snapshot was read at.
+    #[must_use]
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// Which history of the vault the snapshot was read from (see [`SnapshotParts::lineage`]).
+    #[must_use]
+    pub fn lineage(&self) -> [u8; 16] {
+        self.lineage
+    }
+
+    /// The vault's master key, in the clear.
+    #[must_use]
+    pub fn master_key(&self) -> &SecretKey {
+        &self.master_key
+    }
+
+    /// The base this snapshot follows, if it is incremental.
+    #[must_use]
+    pub fn base(&self) -> Option<SnapshotBase> {
+        self.base
+    }
+
+    /// Keys (all, or for an incremental snapshot those changed since the base), material in the
+    /// clear.
+    #[must_use]
+    pub fn keys(&self) -> &[KeyBundle] {
+        &self.keys
+    }
+
+    /// Usage counters (all, or those changed since the base).
+    #[must_use]
+    pub fn counters(&self) -> &[CounterSnapshot] {
+        &self.counters
+    }
+
+    /// Audit records (all, or those after the base's head), if included.
+    #[must_use]
+    pub fn audit(&self) -> Option<&[AuditRecord]> {
+        self.audit.as_deref()
+    }
+
+    /// The audit chain head at the snapshot.
+    #[must_use]
+    pub fn audit_head(&self) -> ChainHead {
+        self.audit_head
+    }
+
     /// The base a later incremental snapshot of the same vault follows.
     #[must_use]
     pub fn as_base(&self) -> SnapshotBase {
@@ -136,13 +261,12 @@ impl VaultSnapshot {
 }
 
 impl<B: Backend> Vault<B> {
-    /// Take key `name` out in the clear with `versions` (all live versions if `None`), for
-    /// export. Allowed only if the key is exportable and its policy allows `Export`; audited.
-    ///
-    /// # Errors
-    /// A core `Denied` error if export is not allowed; an unknown or destroyed version;
-    /// [`StoreError::KeyNotFound`].
-    pub fn export_key(&self, name: &KeyName, versions: Option<&[KeyVersion]>) -> Result<KeyBundle> {
+    /// See [`crate::dangerous::DangerousVault::export_key`].
+    pub(crate) fn export_key(
+        &self,
+        name: &KeyName,
+        versions: Option<&[KeyVersion]>,
+    ) -> Result<KeyBundle> {
         let result = self.export_inner(name, versions);
         let mut event = self
             .event(
@@ -195,17 +319,8 @@ impl<B: Backend> Vault<B> {
         })
     }
 
-    /// Put a key taken out by [`Vault::export_key`] (of this or another vault) into this vault.
-    ///
-    /// The bundle is checked first: its metadata must be consistent (keyvault-core validates it),
-    /// not destroyed, and every version that has material must be carried; then `on_conflict`
-    /// decides what happens if the name or id is taken. Audited.
-    ///
-    /// # Errors
-    /// [`StoreError::NameTaken`] or a conflict error per `on_conflict`;
-    /// [`StoreError::ReplaceRefused`] when a replacement would move the key backwards; a core
-    /// `InvalidMetadata` error for an inconsistent bundle; storage errors.
-    pub fn import_key(
+    /// See [`crate::dangerous::DangerousVault::import_key`].
+    pub(crate) fn import_key(
         &self,
         bundle: KeyBundle,
         on_conflict: ImportConflict,
@@ -342,16 +457,8 @@ impl<B: Backend> Vault<B> {
         Err(StoreError::Busy)
     }
 
-    /// Read the whole vault consistently (retrying if anyone commits meanwhile): every key with
-    /// its material, every counter, the master key and, if `include_audit`, the audit log. With
-    /// `base`, only what changed since that earlier snapshot. The backup is audited first, so a
-    /// snapshot with its log includes its own event.
-    ///
-    /// # Errors
-    /// [`StoreError::BrokenChain`] if `base` was not taken from this vault's history (another
-    /// lineage, or a sequence number this vault has not reached);
-    /// [`StoreError::Busy`] if the vault never stays still long enough; storage errors.
-    pub fn snapshot(
+    /// See [`crate::dangerous::DangerousVault::snapshot`].
+    pub(crate) fn snapshot(
         &self,
         base: Option<SnapshotBase>,
         include_audit: bool,
@@ -488,16 +595,8 @@ impl<B: Backend> Vault<B> {
         })
     }
 
-    /// Build a new vault on the empty `backend` from a full snapshot followed by its incremental
-    /// snapshots, in order, protected by `password`. Everything is written in one transaction:
-    /// a failure leaves the backend empty. The chain of snapshots is checked first (each
-    /// incremental must follow the one before it, and all must be of one vault), and so is the
-    /// audit chain when the log is included.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] if the backend holds a vault; [`StoreError::BrokenChain`]
-    /// for a broken or foreign chain of snapshots; an audit chain error; storage errors.
-    pub fn restore(
+    /// See [`crate::dangerous::restore`].
+    pub(crate) fn restore(
         backend: B,
         snapshots: &[VaultSnapshot],
         password: &[u8],
@@ -567,25 +666,6 @@ impl<B: Backend> Vault<B> {
             .with_detail("snapshots", snapshots.len().to_string());
         vault.audit_now(event)?;
         Ok(vault)
-    }
-}
-
-impl super::FileVault {
-    /// Restore snapshots into a new vault file at `path`, which must not exist. The vault is
-    /// built in a temporary file beside it and renamed into place only when complete, so a
-    /// failure part way leaves no file at `path`.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] if `path` exists; as [`Vault::restore`].
-    pub fn restore_file(
-        path: impl AsRef<Path>,
-        snapshots: &[VaultSnapshot],
-        password: &[u8],
-        options: VaultOptions,
-    ) -> Result<Self> {
-        super::FileVault::build_then_publish(path.as_ref(), options, |backend, options| {
-            Vault::restore(backend, snapshots, password, options)
-        })
     }
 }
 

@@ -8,10 +8,11 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use keyvault_core::audit::{AadDigest, AuditOperation};
+use keyvault_core::audit::AadDigest;
+use keyvault_core::envelope::{Envelope, EnvelopeHeader, Purpose};
 use keyvault_core::{
-    Envelope, EnvelopeHeader, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, Purpose,
-    authorize, envelope, rotation_due,
+    AuditOperation, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, authorize, envelope,
+    rotation_due,
 };
 use keyvault_crypto::kdf::{HKDF_MAX_OUTPUT, hkdf_sha256};
 use keyvault_crypto::mac::{HmacSha256, MAC_LEN, MacTag};

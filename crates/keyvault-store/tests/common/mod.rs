@@ -170,7 +170,7 @@ impl Harness<FileBackend> {
 
     /// The vault file.
     pub fn path(&self) -> PathBuf {
-        self.vault.backend().path().to_path_buf()
+        self.vault.dangerous().backend().path().to_path_buf()
     }
 }
 
@@ -183,17 +183,26 @@ impl<B: TestBackend> Harness<B> {
     /// Another client of the same store: a second `Vault` opened with the password, as a
     /// second process would.
     pub fn open_another(&self) -> Vault<B> {
-        Vault::open(self.vault.backend().reconnect(), PASSWORD, self.options()).unwrap()
+        Vault::open(
+            self.vault.dangerous().backend().reconnect(),
+            PASSWORD,
+            self.options(),
+        )
+        .unwrap()
     }
 
     /// Open the same store again with `password`.
     pub fn try_open(&self, password: &[u8]) -> keyvault_store::Result<Vault<B>> {
-        Vault::open(self.vault.backend().reconnect(), password, self.options())
+        Vault::open(
+            self.vault.dangerous().backend().reconnect(),
+            password,
+            self.options(),
+        )
     }
 
     /// Close the vault and open it again from its store: nothing in memory survives.
     pub fn reopen(&mut self) {
-        let backend = self.vault.backend().reconnect();
+        let backend = self.vault.dangerous().backend().reconnect();
         let fresh = Vault::open(backend, PASSWORD, self.options()).unwrap();
         // The old instance is dropped (flushing its audit buffer) only once the new one is
         // open, so the store is never without a client.
@@ -219,7 +228,11 @@ impl<B: TestBackend> Harness<B> {
     /// Every stored record whose key starts with `table` (one of b'h', b'm', b'k', b'n',
     /// b'c', b'a').
     pub fn records(&self, table: u8) -> Vec<Record> {
-        self.vault.backend().scan_prefix(&[table]).unwrap()
+        self.vault
+            .dangerous()
+            .backend()
+            .scan_prefix(&[table])
+            .unwrap()
     }
 }
 
