@@ -19,6 +19,20 @@ use common::{PASSWORD, START, options};
 use keyvault_core::{ErrorKind, KeyAlgorithm, KeyName};
 use keyvault_store::{AuditCommit, BusyWait, FileVault, ManualClock, NewKey, StoreError};
 
+/// A bounded wait that counts how often the caller is told it is waiting.
+fn counted_wait(limit: Duration, notice_after: Duration) -> (BusyWait, Arc<AtomicUsize>) {
+    let told = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&told);
+    let wait = BusyWait {
+        limit,
+        notice_after,
+        on_wait: Some(Arc::new(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })),
+    };
+    (wait, told)
+}
+
 #[test]
 fn a_vault_locked_by_another_process_fails_busy_after_the_bounded_wait() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,18 +40,9 @@ fn a_vault_locked_by_another_process_fails_busy_after_the_bounded_wait() {
     let clock = Arc::new(ManualClock::new(START));
     drop(FileVault::create(&path, PASSWORD, options(&clock, AuditCommit::Synchronous)).unwrap());
 
-    let told = Arc::new(AtomicUsize::new(0));
     let mut opts = options(&clock, AuditCommit::Synchronous);
-    opts.busy_wait = BusyWait {
-        limit: Duration::from_millis(400),
-        notice_after: Duration::from_millis(100),
-        on_wait: Some(Arc::new({
-            let told = Arc::clone(&told);
-            move || {
-                told.fetch_add(1, Ordering::SeqCst);
-            }
-        })),
-    };
+    let told;
+    (opts.busy_wait, told) = counted_wait(Duration::from_millis(400), Duration::from_millis(100));
     let vault = FileVault::open_file(&path, PASSWORD, opts).unwrap();
 
     // Another process opens a write transaction and keeps it.
@@ -66,18 +71,9 @@ fn after_a_wait_runs_out_the_next_attempts_do_not_wait_again() {
     let path = dir.path().join("vault.db");
     let clock = Arc::new(ManualClock::new(START));
     drop(FileVault::create(&path, PASSWORD, options(&clock, AuditCommit::Synchronous)).unwrap());
-    let told = Arc::new(AtomicUsize::new(0));
     let mut opts = options(&clock, AuditCommit::Synchronous);
-    opts.busy_wait = BusyWait {
-        limit: Duration::from_secs(3600),
-        notice_after: Duration::from_millis(200),
-        on_wait: Some(Arc::new({
-            let told = Arc::clone(&told);
-            move || {
-                told.fetch_add(1, Ordering::SeqCst);
-            }
-        })),
-    };
+    let told;
+    (opts.busy_wait, told) = counted_wait(Duration::from_secs(3600), Duration::from_millis(200));
     let vault = FileVault::open_file(&path, PASSWORD, opts.clone()).unwrap();
     let other = rusqlite::Connection::open(&path).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();

@@ -87,16 +87,7 @@ pub struct SnapshotBase {
 /// master key and every key's material. Read it through its accessors; build one from
 /// [`SnapshotParts`] (as a backup's decoder does) with [`VaultSnapshot::from_parts`].
 pub struct VaultSnapshot {
-    vault_id: [u8; 16],
-    created_at: Timestamp,
-    sequence: u64,
-    lineage: [u8; 16],
-    master_key: SecretKey,
-    base: Option<SnapshotBase>,
-    keys: Vec<KeyBundle>,
-    counters: Vec<CounterSnapshot>,
-    audit: Option<Vec<AuditRecord>>,
-    audit_head: ChainHead,
+    parts: SnapshotParts,
 }
 
 /// Everything a [`VaultSnapshot`] holds, as plain fields: what a backup format encodes and
@@ -129,11 +120,11 @@ pub struct SnapshotParts {
 impl fmt::Debug for VaultSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VaultSnapshot")
-            .field("sequence", &self.sequence)
-            .field("lineage", &hex::encode(self.lineage))
-            .field("base", &self.base)
-            .field("keys", &self.keys.len())
-            .field("audit_records", &self.audit.as_ref().map(Vec::len))
+            .field("sequence", &self.parts.sequence)
+            .field("lineage", &hex::encode(self.parts.lineage))
+            .field("base", &self.parts.base)
+            .field("keys", &self.parts.keys.len())
+            .field("audit_records", &self.parts.audit.as_ref().map(Vec::len))
             .finish_non_exhaustive()
     }
 }
@@ -145,117 +136,83 @@ impl VaultSnapshot {
     /// [`dangerous::restore`]: crate::dangerous::restore
     #[must_use]
     pub fn from_parts(parts: SnapshotParts) -> Self {
-        let SnapshotParts {
-            vault_id,
-            created_at,
-            sequence,
-            lineage,
-            master_key,
-            base,
-            keys,
-            counters,
-            audit,
-            audit_head,
-        } = parts;
-        VaultSnapshot {
-            vault_id,
-            created_at,
-            sequence,
-            lineage,
-            master_key,
-            base,
-            keys,
-            counters,
-            audit,
-            audit_head,
-        }
+        VaultSnapshot { parts }
     }
 
     /// Everything this snapshot holds, as plain fields.
     #[must_use]
     pub fn into_parts(self) -> SnapshotParts {
-        SnapshotParts {
-            vault_id: self.vault_id,
-            created_at: self.created_at,
-            sequence: self.sequence,
-            lineage: self.lineage,
-            master_key: self.master_key,
-            base: self.base,
-            keys: self.keys,
-            counters: self.counters,
-            audit: self.audit,
-            audit_head: self.audit_head,
-        }
+        self.parts
     }
 
     /// The vault's id.
     #[must_use]
     pub fn vault_id(&self) -> [u8; 16] {
-        self.vault_id
+        self.parts.vault_id
     }
 
     /// When the vault was created.
     #[must_use]
     pub fn created_at(&self) -> Timestamp {
-        self.created_at
+        self.parts.created_at
     }
 
     /// The commit sequence number the snapshot was read at.
     #[must_use]
     pub fn sequence(&self) -> u64 {
-        self.sequence
+        self.parts.sequence
     }
 
     /// Which history of the vault the snapshot was read from (see [`SnapshotParts::lineage`]).
     #[must_use]
     pub fn lineage(&self) -> [u8; 16] {
-        self.lineage
+        self.parts.lineage
     }
 
     /// The vault's master key, in the clear.
     #[must_use]
     pub fn master_key(&self) -> &SecretKey {
-        &self.master_key
+        &self.parts.master_key
     }
 
     /// The base this snapshot follows, if it is incremental.
     #[must_use]
     pub fn base(&self) -> Option<SnapshotBase> {
-        self.base
+        self.parts.base
     }
 
     /// Keys (all, or for an incremental snapshot those changed since the base), material in the
     /// clear.
     #[must_use]
     pub fn keys(&self) -> &[KeyBundle] {
-        &self.keys
+        &self.parts.keys
     }
 
     /// Usage counters (all, or those changed since the base).
     #[must_use]
     pub fn counters(&self) -> &[CounterSnapshot] {
-        &self.counters
+        &self.parts.counters
     }
 
     /// Audit records (all, or those after the base's head), if included.
     #[must_use]
     pub fn audit(&self) -> Option<&[AuditRecord]> {
-        self.audit.as_deref()
+        self.parts.audit.as_deref()
     }
 
     /// The audit chain head at the snapshot.
     #[must_use]
     pub fn audit_head(&self) -> ChainHead {
-        self.audit_head
+        self.parts.audit_head
     }
 
     /// The base a later incremental snapshot of the same vault follows.
     #[must_use]
     pub fn as_base(&self) -> SnapshotBase {
         SnapshotBase {
-            sequence: self.sequence,
-            audit_head: self.audit_head,
-            lineage: self.lineage,
+            sequence: self.parts.sequence,
+            audit_head: self.parts.audit_head,
+            lineage: self.parts.lineage,
         }
     }
 }
@@ -581,7 +538,7 @@ impl<B: Backend> Vault<B> {
         } else {
             None
         };
-        Ok(VaultSnapshot {
+        Ok(VaultSnapshot::from_parts(SnapshotParts {
             vault_id: header.vault_id,
             created_at: header.created_at,
             sequence,
@@ -592,7 +549,7 @@ impl<B: Backend> Vault<B> {
             counters,
             audit,
             audit_head: meta.audit_head,
-        })
+        }))
     }
 
     /// See [`crate::dangerous::restore`].
@@ -608,41 +565,43 @@ impl<B: Backend> Vault<B> {
         let (full, rest) = snapshots
             .split_first()
             .ok_or_else(|| broken_chain("no snapshot to restore"))?;
-        if full.base.is_some() {
+        if full.parts.base.is_some() {
             return Err(broken_chain("the first snapshot must be a full one"));
         }
         let mut previous = full;
         for next in rest {
-            if next.vault_id != full.vault_id || next.master_key != full.master_key {
+            if next.parts.vault_id != full.parts.vault_id
+                || next.parts.master_key != full.parts.master_key
+            {
                 return Err(broken_chain(
                     "an incremental snapshot belongs to another vault",
                 ));
             }
-            if next.lineage != full.lineage {
+            if next.parts.lineage != full.parts.lineage {
                 return Err(broken_chain(
                     "an incremental snapshot belongs to another history of the vault (a restore \
                      came between them)",
                 ));
             }
-            if next.base != Some(previous.as_base()) {
+            if next.parts.base != Some(previous.as_base()) {
                 return Err(broken_chain(
                     "an incremental snapshot does not follow the one before it",
                 ));
             }
             previous = next;
         }
-        let barrier = Barrier::new(&full.master_key, full.vault_id)?;
+        let barrier = Barrier::new(&full.parts.master_key, full.parts.vault_id)?;
         let merged = merge_snapshots(snapshots, &barrier)?;
         let header = Header::restore(
-            &full.master_key,
-            full.vault_id,
-            full.created_at,
+            &full.parts.master_key,
+            full.parts.vault_id,
+            full.parts.created_at,
             password,
             &options.argon2,
             &barrier,
         )?;
         let unlocked = Unlocked {
-            master: full.master_key.clone(),
+            master: full.parts.master_key.clone(),
             barrier,
         };
         let batch = restore_batch(&unlocked, &header, &merged)?;
@@ -657,7 +616,7 @@ impl<B: Backend> Vault<B> {
         // has a revision above it and an incremental snapshot against it misses none.
         let last = snapshots
             .last()
-            .map_or(full.sequence, |latest| latest.sequence);
+            .map_or(full.parts.sequence, |latest| latest.parts.sequence);
         backend.continue_sequence(last)?;
         crate::head::commit_with_head(&backend, &unlocked.barrier, batch, meta, None)?;
         let vault = Vault::assemble(backend, options, std::sync::Arc::new(unlocked));
@@ -688,17 +647,17 @@ fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Mer
         counters: BTreeMap::new(),
         audit: Vec::new(),
         audit_head: ChainHead::GENESIS,
-        has_audit: snapshots.iter().all(|s| s.audit.is_some()),
+        has_audit: snapshots.iter().all(|s| s.parts.audit.is_some()),
     };
     for snapshot in snapshots {
-        for bundle in &snapshot.keys {
+        for bundle in &snapshot.parts.keys {
             let record = KeyRecord::from_parts(bundle.metadata.clone(), &bundle.versions);
             if let Some(previous) = merged.keys.get(&bundle.metadata.id()) {
                 crate::merge::check_successor(previous, &record)?;
             }
             merged.keys.insert(bundle.metadata.id(), record);
         }
-        for counter in &snapshot.counters {
+        for counter in &snapshot.parts.counters {
             merged.counters.insert(
                 counter.key_id,
                 CounterRecord {
@@ -710,17 +669,17 @@ fn merge_snapshots(snapshots: &[VaultSnapshot], barrier: &Barrier) -> Result<Mer
             );
         }
         if merged.has_audit
-            && let Some(records) = &snapshot.audit
+            && let Some(records) = &snapshot.parts.audit
         {
             verify_segment(
                 &barrier.audit_mac,
                 &merged.audit_head,
                 records,
-                &snapshot.audit_head,
+                &snapshot.parts.audit_head,
             )?;
             merged.audit.extend(records.iter().cloned());
         }
-        merged.audit_head = snapshot.audit_head;
+        merged.audit_head = snapshot.parts.audit_head;
     }
     if !merged.has_audit {
         // Without the log, the restored vault starts a fresh chain.
