@@ -6,6 +6,7 @@ pub mod backend;
 mod barrier;
 mod clock;
 mod counters;
+pub mod durable;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
