@@ -212,33 +212,11 @@ pub(crate) fn read_bounded(path: &Path, max: usize, what: &'static str) -> Resul
     Ok(out)
 }
 
-/// Write `bytes` to a new file at `path` (refusing to overwrite), readable by its owner only.
+/// Write `bytes` durably to a new file at `path` (refusing to overwrite), readable by its owner
+/// only; nothing is left behind on failure.
 pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let io = |source| BackupError::Io {
+    keyvault_store::durable::write_new(path, bytes).map_err(|source| BackupError::Io {
         path: path.display().to_string(),
         source,
-    };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(io)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if let Err(err) = written {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(io(err));
-    }
-    // The new file's name is durable only once its directory is.
-    let dir = path
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::File::open(dir)
-        .and_then(|dir| dir.sync_all())
-        .map_err(io)
+    })
 }

@@ -6,9 +6,10 @@
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use keyvault_store::durable::{NewFile, Overwrite};
 use zeroize::Zeroizing;
 
 use crate::exit::{Code, Failure};
@@ -114,16 +115,12 @@ fn already_exists(path: &Path, force_flag: bool) -> Failure {
 pub(crate) enum Output {
     /// Standard output.
     Stdout(BufWriter<std::io::Stdout>),
-    /// A file, written under a temporary name and renamed on [`Output::finish`].
+    /// A file, written under a temporary name and renamed on [`Output::finish`]; dropped
+    /// before that, the temporary file is removed.
     File {
-        /// The temporary file beside the destination. Written as a plain file, so that errors
-        /// name the destination, never the temporary name the user did not choose.
-        temp: BufWriter<File>,
-        /// The temporary file's name, removed if dropped before [`Output::finish`].
-        temp_path: tempfile::TempPath,
-        /// The destination.
-        path: PathBuf,
-        /// Whether an existing file at `path` may be replaced (`--force`).
+        /// The file being written (its errors never name the temporary file).
+        file: BufWriter<NewFile>,
+        /// Whether an existing file at the destination may be replaced (`--force`).
         force: bool,
     },
 }
@@ -145,23 +142,15 @@ impl Output {
                     Some(dir) if !dir.as_os_str().is_empty() => dir,
                     _ => Path::new("."),
                 };
-                let (file, temp_path) = tempfile::Builder::new()
-                    .prefix(".keyvault-")
-                    .suffix(".partial")
-                    .tempfile_in(dir)
-                    .map_err(without_temp_path)
-                    .with_context(|| {
-                        format!(
-                            "cannot write {}: cannot create a file in {}",
-                            path.display(),
-                            dir.display()
-                        )
-                    })?
-                    .into_parts();
+                let file = NewFile::create(path).with_context(|| {
+                    format!(
+                        "cannot write {}: cannot create a file in {}",
+                        path.display(),
+                        dir.display()
+                    )
+                })?;
                 Ok(Output::File {
-                    temp: BufWriter::with_capacity(256 * 1024, file),
-                    temp_path,
-                    path: path.to_path_buf(),
+                    file: BufWriter::with_capacity(256 * 1024, file),
                     force,
                 })
             }
@@ -195,7 +184,7 @@ impl Output {
     pub(crate) fn name(&self) -> String {
         match self {
             Output::Stdout(_) => "standard output".to_owned(),
-            Output::File { path, .. } => path.display().to_string(),
+            Output::File { file, .. } => file.get_ref().path().display().to_string(),
         }
     }
 
@@ -203,7 +192,7 @@ impl Output {
     pub(crate) fn path(&self) -> Option<&Path> {
         match self {
             Output::Stdout(_) => None,
-            Output::File { path, .. } => Some(path),
+            Output::File { file, .. } => Some(file.get_ref().path()),
         }
     }
 
@@ -215,52 +204,30 @@ impl Output {
     pub(crate) fn finish(self) -> Result<()> {
         match self {
             Output::Stdout(mut out) => out.flush().context("cannot write to standard output"),
-            Output::File {
-                temp,
-                temp_path,
-                path,
-                force,
-            } => {
-                let temp = temp
+            Output::File { file, force } => {
+                let path = file.get_ref().path().to_path_buf();
+                let file = file
                     .into_inner()
                     .map_err(|err| err.into_error())
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                temp.sync_all()
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                drop(temp);
-                let persisted = if force {
-                    temp_path.persist(&path)
+                let overwrite = if force {
+                    Overwrite::Replace
                 } else {
-                    // A file that appeared at `path` meanwhile is not replaced either.
-                    temp_path.persist_noclobber(&path)
+                    Overwrite::Refuse
                 };
-                match persisted.map_err(|err| err.error) {
-                    Ok(()) => {}
+                match file.publish(overwrite) {
+                    Ok(()) => Ok(()),
+                    // A file that appeared at `path` meanwhile is not replaced either.
                     Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return Err(already_exists(&path, true).into());
+                        Err(already_exists(&path, true).into())
                     }
                     Err(err) => {
-                        return Err(anyhow::Error::new(err).context(format!(
-                            "cannot move the output into place at {}",
-                            path.display()
-                        )));
+                        Err(anyhow::Error::new(err)
+                            .context(format!("cannot write {}", path.display())))
                     }
                 }
-                // The rename is durable only once the directory holding the new name is.
-                sync_parent_dir(&path)
-                    .with_context(|| format!("cannot make {} durable", path.display()))
             }
         }
-    }
-}
-
-/// An I/O error about the temporary file, without its name: the user chose the destination,
-/// not `.keyvault-*.partial`, and the caller's message names the destination.
-fn without_temp_path(err: std::io::Error) -> std::io::Error {
-    let text = err.to_string();
-    match text.find(" at path ") {
-        Some(end) => std::io::Error::new(err.kind(), text.get(..end).unwrap_or_default()),
-        None => err,
     }
 }
 
@@ -269,33 +236,31 @@ fn naming(err: std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(err.kind(), format!("{}: {err}", path.display()))
 }
 
-/// Flush the directory that holds `path`, so a new or renamed entry survives a crash.
-fn sync_parent_dir(path: &Path) -> std::io::Result<()> {
-    match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        Some(dir) => std::fs::File::open(dir)?.sync_all(),
-        None => std::fs::File::open(".")?.sync_all(),
-    }
-}
-
 impl Write for Output {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Output::Stdout(out) => out.write(buf),
-            Output::File { temp, path, .. } => temp.write(buf).map_err(|err| naming(err, path)),
+            Output::File { file, .. } => file
+                .write(buf)
+                .map_err(|err| naming(err, file.get_ref().path())),
         }
     }
 
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Stdout(out) => out.write_all(buf),
-            Output::File { temp, path, .. } => temp.write_all(buf).map_err(|err| naming(err, path)),
+            Output::File { file, .. } => file
+                .write_all(buf)
+                .map_err(|err| naming(err, file.get_ref().path())),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Output::Stdout(out) => out.flush(),
-            Output::File { temp, path, .. } => temp.flush().map_err(|err| naming(err, path)),
+            Output::File { file, .. } => file
+                .flush()
+                .map_err(|err| naming(err, file.get_ref().path())),
         }
     }
 }

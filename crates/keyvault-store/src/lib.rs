@@ -7,6 +7,7 @@ mod barrier;
 mod clock;
 mod counters;
 pub mod dangerous;
+pub mod durable;
 mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

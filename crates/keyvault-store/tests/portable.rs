@@ -219,7 +219,7 @@ fn restore_file_is_all_or_nothing() {
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".building-"))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".keyvault-"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

@@ -108,6 +108,17 @@ impl FileBackend {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         create_private_file(path)?;
+        FileBackend::initialise(path)
+    }
+
+    /// Create the missing parent directory of `path`, readable only by its owner.
+    pub(crate) fn create_parent_dir(path: &Path) -> Result<()> {
+        create_private_parent(path)
+    }
+
+    /// Make the empty file at `path`, already created readable by its owner only, a new store
+    /// (removing the file if that fails).
+    pub(crate) fn initialise(path: &Path) -> Result<Self> {
         let conn = connect(path)?;
         let init = || -> rusqlite::Result<()> {
             conn.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -228,29 +239,6 @@ impl FileBackend {
     /// I/O errors reading the file's metadata.
     pub fn insecure_permissions(&self) -> Result<Option<u32>> {
         permissions_open_to_others(&self.path)
-    }
-
-    /// Make the complete vault file `built` appear at `path`, which must not exist: a hard
-    /// link (which never replaces an existing file) then removal of `built`, then an fsync of
-    /// the directory so the new name survives a crash.
-    ///
-    /// # Errors
-    /// [`StoreError::AlreadyExists`] if `path` exists; I/O errors.
-    pub fn publish(built: &Path, path: &Path) -> Result<()> {
-        std::fs::hard_link(built, path).map_err(|err| {
-            if err.kind() == std::io::ErrorKind::AlreadyExists {
-                StoreError::AlreadyExists(path.display().to_string())
-            } else {
-                io_error(path)(err)
-            }
-        })?;
-        std::fs::remove_file(built).map_err(io_error(built))?;
-        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::File::open(dir)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io_error(dir))?;
-        }
-        Ok(())
     }
 
     /// Remove a vault file and SQLite's side files, ignoring files that are not there.
@@ -534,26 +522,36 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
 fn create_private_file(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
-    let mut dirs = std::fs::DirBuilder::new();
-    dirs.recursive(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
-        dirs.mode(0o700);
     }
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        dirs.create(parent).map_err(io_error(parent))?;
-    }
+    create_private_parent(path)?;
     match options.open(path) {
         Ok(_) => Ok(()),
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             Err(StoreError::AlreadyExists(path.display().to_string()))
         }
         Err(err) => Err(io_error(path)(err)),
+    }
+}
+
+/// Create the missing parent directory of `path`, readable only by its owner.
+fn create_private_parent(path: &Path) -> Result<()> {
+    let mut dirs = std::fs::DirBuilder::new();
+    dirs.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        dirs.mode(0o700);
+    }
+    match path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
+    {
+        Some(parent) => dirs.create(parent).map_err(io_error(parent)),
+        None => Ok(()),
     }
 }
 

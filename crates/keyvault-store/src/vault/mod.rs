@@ -193,20 +193,30 @@ impl FileVault {
         if path.exists() {
             return Err(StoreError::AlreadyExists(path.display().to_string()));
         }
-        let file_name = path.file_name().map_or_else(
-            || "vault".to_owned(),
-            |name| name.to_string_lossy().into_owned(),
-        );
-        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
-        let temporary = path.with_file_name(format!(".{file_name}.building-{suffix}"));
-        let built = FileBackend::create(&temporary).and_then(|backend| {
+        FileBackend::create_parent_dir(path)?;
+        let io_error = |source: std::io::Error| {
+            if source.kind() == std::io::ErrorKind::AlreadyExists {
+                StoreError::AlreadyExists(path.display().to_string())
+            } else {
+                StoreError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }
+            }
+        };
+        // An empty private file that SQLite fills in, moved to `path` only once complete.
+        let new_file = crate::durable::NewFile::create(path).map_err(io_error)?;
+        let temporary = new_file.temporary_path().to_path_buf();
+        let built = FileBackend::initialise(&temporary).and_then(|backend| {
             let vault = build(backend, options.clone())?;
             vault.flush_audit()?;
             // Dropping the vault closes its connections, folding the log into the file.
             vault.unlocked()
         });
         let published = built.and_then(|unlocked| {
-            FileBackend::publish(&temporary, path)?;
+            new_file
+                .publish(crate::durable::Overwrite::Refuse)
+                .map_err(io_error)?;
             Ok(unlocked)
         });
         match published {
@@ -215,6 +225,7 @@ impl FileVault {
                 Ok(Vault::assemble(backend, options, unlocked))
             }
             Err(err) => {
+                // The temporary file itself is gone with `new_file`; SQLite's side files too.
                 FileBackend::remove(&temporary);
                 Err(err)
             }
