@@ -95,12 +95,11 @@ fn a_non_exportable_key_refuses_export() {
     assert_eq!(err.kind(), keyvault_core::ErrorKind::Denied, "{err}");
     vault.create_key(exportable("was-exportable")).unwrap();
     vault.disallow_export(&name("was-exportable")).unwrap();
-    assert!(
-        vault
-            .dangerous()
-            .export_key(&name("was-exportable"), None)
-            .is_err()
-    );
+    let err = vault
+        .dangerous()
+        .export_key(&name("was-exportable"), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), keyvault_core::ErrorKind::Denied, "{err}");
 }
 
 #[test]
@@ -163,15 +162,16 @@ fn a_broken_or_foreign_chain_is_refused() {
         .unwrap();
     let restore =
         |chain: &[VaultSnapshot]| dangerous::restore(MemoryBackend::new(), chain, b"x", options());
-    assert!(restore(&[]).is_err());
-    assert!(restore(&[inc1]).is_err(), "incremental first");
+    let broken = |what: &str, result: Result<MemoryVault, StoreError>| match result {
+        Err(StoreError::BrokenChain { .. }) => {}
+        other => panic!("{what}: {other:?}"),
+    };
+    broken("empty", restore(&[]));
+    broken("incremental first", restore(&[inc1]));
     let full = vault.dangerous().snapshot(None, true).unwrap();
-    assert!(restore(&[full, inc2]).is_err(), "gap in the chain");
+    broken("gap in the chain", restore(&[full, inc2]));
     let full = vault.dangerous().snapshot(None, true).unwrap();
-    assert!(
-        restore(&[full, foreign_inc]).is_err(),
-        "foreign incremental"
-    );
+    broken("foreign incremental", restore(&[full, foreign_inc]));
 }
 
 #[test]
@@ -194,7 +194,10 @@ fn restore_file_is_all_or_nothing() {
     restored.verify_audit().unwrap();
     drop(restored);
     assert!(
-        FileVault::open_file(&target, b"pw", options()).is_err(),
+        matches!(
+            FileVault::open_file(&target, b"pw", options()),
+            Err(StoreError::WrongPassword)
+        ),
         "old password does not open it"
     );
     FileVault::open_file(&target, b"new", options()).unwrap();
