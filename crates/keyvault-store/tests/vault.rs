@@ -491,7 +491,10 @@ fn file_vault_constructors_refuse_the_wrong_places() {
     let weak = dir.path().join("weak.db");
     let mut cheap = options();
     cheap.argon2.memory_kib = 1024;
-    assert!(FileVault::create(&weak, PASSWORD, cheap).is_err());
+    assert_eq!(
+        kind(FileVault::create(&weak, PASSWORD, cheap)),
+        ErrorKind::InvalidInput
+    );
     assert!(!weak.exists());
 
     // A file that is not a vault.
@@ -764,7 +767,11 @@ fn decrypt_finds_the_key_from_the_envelope<B: TestBackend>(h: &mut Harness<B>) {
     let mut crossed = sealed[0].0.clone();
     let other_id = h.vault.key(&keys[1]).unwrap().id();
     crossed[6..22].copy_from_slice(other_id.as_bytes());
-    assert!(h.vault.decrypt(&crossed, b"").is_err());
+    // The envelope's algorithm is not the key's: refused as malformed input before any key use.
+    assert_eq!(
+        kind(h.vault.decrypt(&crossed, b"")),
+        ErrorKind::InvalidInput
+    );
 
     // An envelope from another vault names a key this vault does not have.
     let stranger = B::harness(AuditCommit::default());
@@ -797,11 +804,19 @@ fn tampered_envelopes_fail<B: TestBackend>(h: &mut Harness<B>) {
             }
         }
         for len in 0..envelope.len() {
-            assert!(h.vault.decrypt(&envelope[..len], b"aad").is_err());
+            // Too short to be an envelope (malformed) or an envelope that does not authenticate.
+            let kind = kind(h.vault.decrypt(&envelope[..len], b"aad"));
+            assert!(
+                matches!(kind, ErrorKind::InvalidInput | ErrorKind::Authentication),
+                "{algorithm}: {len} bytes gave {kind:?}"
+            );
         }
         let mut extended = envelope.clone();
         extended.push(0);
-        assert!(h.vault.decrypt(&extended, b"aad").is_err());
+        assert_eq!(
+            kind(h.vault.decrypt(&extended, b"aad")),
+            ErrorKind::Authentication
+        );
         // The original is still fine.
         assert_eq!(
             &h.vault.decrypt(&envelope, b"aad").unwrap()[..],
@@ -1013,8 +1028,11 @@ fn derive_is_deterministic_per_context<B: TestBackend>(h: &mut Harness<B>) {
     let (_, theirs) = h.vault.derive(&other, b"context a", 32).unwrap();
     assert_ne!(&theirs[..], &a[..]);
     // Lengths outside 1..=8160 are refused.
-    assert!(h.vault.derive(&mac, b"x", 0).is_err());
-    assert!(h.vault.derive(&mac, b"x", 8161).is_err());
+    assert_eq!(kind(h.vault.derive(&mac, b"x", 0)), ErrorKind::InvalidInput);
+    assert_eq!(
+        kind(h.vault.derive(&mac, b"x", 8161)),
+        ErrorKind::InvalidInput
+    );
     assert_eq!(h.vault.derive(&mac, b"x", 8160).unwrap().1.len(), 8160);
     // Encryption keys do not derive.
     let aead = h.key("aead", KeyAlgorithm::default());
@@ -1344,8 +1362,8 @@ fn min_decryption_version_and_trim<B: TestBackend>(h: &Harness<B>, user: &Vault<
     assert_eq!(denial(user.decrypt(&two, b"")), "version_unusable");
     assert_eq!(&user.decrypt(&three, b"").unwrap()[..], b"three");
     assert_eq!(version_of(&user.encrypt(&key, b"x", b"").unwrap()), 3);
-    // The floor never passes the encrypting version.
-    assert!(admin.trim(&key, v(4)).is_err());
+    // The floor never passes the encrypting version: no version above it exists.
+    assert_eq!(kind(admin.trim(&key, v(4))), ErrorKind::NotFound);
     admin.rotate(&key).unwrap();
     assert_eq!(version_of(&user.encrypt(&key, b"x", b"").unwrap()), 4);
 
@@ -1475,7 +1493,7 @@ fn revoked_keys_refuse_everything<B: TestBackend>(h: &Harness<B>, user: &Vault<B
     assert_eq!(denial(user.generate_data_key(&key, b"")), "key_state");
     assert_eq!(denial(user.sign(&mac, b"doc")), "key_state");
     assert_eq!(denial(user.verify(&mac, b"doc", &signature)), "key_state");
-    assert!(admin.rotate(&key).is_err());
+    assert_eq!(kind(admin.rotate(&key)), ErrorKind::Conflict);
     for back in [Transition::Enable, Transition::Activate] {
         assert_eq!(
             refused_transition(admin.transition(&key, back)),
@@ -1589,7 +1607,10 @@ fn destroyed_keys_leave_a_tombstone<B: TestBackend>(h: &Harness<B>, user: &Vault
         TransitionRefusal::DeletionWindowOpen { .. }
     ));
     h.clock.set(just_before(until));
-    assert!(admin.transition(&key, Transition::Destroy).is_err());
+    assert_eq!(
+        kind(admin.transition(&key, Transition::Destroy)),
+        ErrorKind::Conflict
+    );
     h.clock.set(until);
     let tombstone = admin.transition(&key, Transition::Destroy).unwrap();
     assert_eq!(tombstone.state(), KeyState::Destroyed);
@@ -1618,8 +1639,11 @@ fn destroyed_keys_leave_a_tombstone<B: TestBackend>(h: &Harness<B>, user: &Vault
         admin.create_key(NewKey::new(key.clone(), KeyAlgorithm::default())),
         Err(StoreError::NameTaken(_))
     ));
-    assert!(admin.rotate(&key).is_err());
-    assert!(admin.transition(&key, Transition::CancelDeletion).is_err());
+    assert_eq!(kind(admin.rotate(&key)), ErrorKind::Conflict);
+    assert_eq!(
+        kind(admin.transition(&key, Transition::CancelDeletion)),
+        ErrorKind::Conflict
+    );
     assert_eq!(
         kind(admin.set_policy(&key, KeyPolicy::default())),
         ErrorKind::Destroyed
@@ -1996,10 +2020,9 @@ fn every_operation_is_audited<B: TestBackend>(h: &mut Harness<B>) {
     let mac = h.key("m", KeyAlgorithm::HmacSha256);
     let key_id = vault.key(&key).unwrap().id();
     let mac_id = vault.key(&mac).unwrap().id();
-    assert!(
-        vault
-            .create_key(NewKey::new(key.clone(), KeyAlgorithm::default()))
-            .is_err()
+    assert_eq!(
+        kind(vault.create_key(NewKey::new(key.clone(), KeyAlgorithm::default()))),
+        ErrorKind::Conflict
     );
 
     let envelopes: Vec<Vec<u8>> = (0..3)
@@ -2014,7 +2037,10 @@ fn every_operation_is_audited<B: TestBackend>(h: &mut Harness<B>) {
         .unwrap();
     vault.decrypt(&envelopes[0], b"aad-secret").unwrap();
     vault.decrypt(&envelopes[1], b"aad-secret").unwrap();
-    assert!(vault.decrypt(&envelopes[2], b"wrong").is_err());
+    assert_eq!(
+        kind(vault.decrypt(&envelopes[2], b"wrong")),
+        ErrorKind::Authentication
+    );
     for result in vault.decrypt_batch(&[
         (envelopes[1].as_slice(), &b"aad-secret"[..]),
         (envelopes[2].as_slice(), &b"aad-secret"[..]),
@@ -2026,9 +2052,12 @@ fn every_operation_is_audited<B: TestBackend>(h: &mut Harness<B>) {
     vault.unwrap_data_key(&data_key.wrapped, b"").unwrap();
     let signature = vault.sign(&mac, b"doc").unwrap();
     vault.verify(&mac, b"doc", &signature).unwrap();
-    assert!(vault.verify(&mac, b"other", &signature).is_err());
+    assert_eq!(
+        kind(vault.verify(&mac, b"other", &signature)),
+        ErrorKind::Authentication
+    );
     vault.derive(&mac, b"ctx", 32).unwrap();
-    assert!(vault.encrypt(&mac, b"x", b"").is_err());
+    assert_eq!(kind(vault.encrypt(&mac, b"x", b"")), ErrorKind::Denied);
     // Reads are not operations on keys: no events.
     vault.key(&key).unwrap();
     vault.list_keys(&KeyFilter::default()).unwrap();
@@ -2036,7 +2065,10 @@ fn every_operation_is_audited<B: TestBackend>(h: &mut Harness<B>) {
     vault.rotate(&key).unwrap();
     vault.transition(&key, Transition::Disable).unwrap();
     vault.transition(&key, Transition::Enable).unwrap();
-    assert!(vault.transition(&key, Transition::Activate).is_err());
+    assert_eq!(
+        kind(vault.transition(&key, Transition::Activate)),
+        ErrorKind::Conflict
+    );
     vault
         .version_transition(&key, KeyVersion::FIRST, VersionTransition::Disable)
         .unwrap();
@@ -2150,7 +2182,10 @@ fn denied_uses_are_audited_as_denied<B: TestBackend>(h: &mut Harness<B>) {
         KeyPolicy::default().with_max_operations(1),
     ));
     h.vault.encrypt(&limited, b"x", b"").unwrap();
-    assert!(h.vault.encrypt(&limited, b"x", b"").is_err());
+    assert_eq!(
+        kind(h.vault.encrypt(&limited, b"x", b"")),
+        ErrorKind::Denied
+    );
     let limited_id = h.vault.key(&limited).unwrap().id();
     let denied = audited(
         &h.vault,
@@ -2212,7 +2247,10 @@ fn verify_audit_passes_on_a_busy_vault<B: TestBackend>(h: &mut Harness<B>) {
         let key = &keys[round % keys.len()];
         let envelope = h.vault.encrypt(key, b"payload", b"aad").unwrap();
         h.vault.decrypt(&envelope, b"aad").unwrap();
-        assert!(h.vault.decrypt(&envelope, b"wrong").is_err());
+        assert_eq!(
+            kind(h.vault.decrypt(&envelope, b"wrong")),
+            ErrorKind::Authentication
+        );
         let data = round.to_be_bytes();
         let signature = h.vault.sign(&mac, &data).unwrap();
         h.vault.verify(&mac, &data, &signature).unwrap();
@@ -2397,8 +2435,14 @@ fn failed_uses_are_attributed_to_their_key<B: TestBackend>(h: &mut Harness<B>) {
     let envelope = h.vault.encrypt(&key, b"x", b"aad").unwrap();
     let signature = h.vault.sign(&mac, b"doc").unwrap();
     // Someone probes the key with wrong AAD and forged MACs: the log must say which key.
-    assert!(h.vault.decrypt(&envelope, b"guess").is_err());
-    assert!(h.vault.verify(&mac, b"forged", &signature).is_err());
+    assert_eq!(
+        kind(h.vault.decrypt(&envelope, b"guess")),
+        ErrorKind::Authentication
+    );
+    assert_eq!(
+        kind(h.vault.verify(&mac, b"forged", &signature)),
+        ErrorKind::Authentication
+    );
     assert_eq!(
         audited(
             &h.vault,
