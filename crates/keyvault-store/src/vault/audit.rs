@@ -203,6 +203,32 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Every record, in order: the segments (one per commit) concatenated.
+    /// The audit record numbered `seq`, if the log has it: only the segment that holds it is
+    /// opened (segments are keyed by the number of their first record).
+    pub(crate) fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>> {
+        let unlocked = self.unlocked()?;
+        let first_of = |key: &[u8]| {
+            key.get(1..9)
+                .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+                .map(u64::from_be_bytes)
+        };
+        let holder = self
+            .backend
+            .scan_prefix(&[Table::Audit.prefix()])?
+            .into_iter()
+            .filter(|stored| first_of(&stored.key).is_some_and(|first| first <= seq))
+            .max_by_key(|stored| first_of(&stored.key));
+        let Some(stored) = holder else {
+            return Ok(None);
+        };
+        let bytes = unlocked
+            .barrier
+            .open_bytes(Table::Audit, &stored.key, &stored.value)?;
+        let segment =
+            decode_segment(&bytes).ok_or_else(|| StoreError::tampered("an audit segment"))?;
+        Ok(segment.into_iter().find(|record| record.seq == seq))
+    }
+
     pub(crate) fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
         let unlocked = self.unlocked()?;
         let mut records = Vec::new();

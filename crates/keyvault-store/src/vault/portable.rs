@@ -462,9 +462,8 @@ impl<B: Backend> Vault<B> {
         let in_log = match base.audit_head.count.checked_sub(1) {
             None => true,
             Some(last) => self
-                .read_audit_records()?
-                .iter()
-                .any(|record| record.seq == last && record.mac == base.audit_head.last_mac),
+                .audit_record(last)?
+                .is_some_and(|record| record.mac == base.audit_head.last_mac),
         };
         if base.sequence > self.backend.sequence()? || !in_log {
             return Err(broken_chain(
