@@ -7,10 +7,10 @@
 
 use zeroize::Zeroizing;
 
+use crate::Argon2Params;
 use crate::aead::{AeadKey, Tag};
 use crate::algorithm::TAG_LEN;
 use crate::error::{CryptoError, Result};
-use crate::password::Argon2Params;
 
 /// Encrypt `buf` in place under an explicit `nonce`; returns the tag.
 ///

@@ -4,6 +4,7 @@
 
 mod aead;
 mod algorithm;
+mod argon2_params;
 mod error;
 pub mod hazmat;
 pub mod kdf;
@@ -14,8 +15,8 @@ mod secret;
 
 pub use crate::aead::{AeadKey, Nonce, Tag};
 pub use crate::algorithm::{Algorithm, KEY_LEN, MAX_NONCE_LEN, TAG_LEN};
+pub use crate::argon2_params::Argon2Params;
 pub use crate::error::{CryptoError, Result};
-pub use crate::password::Argon2Params;
 pub use crate::secret::{SecretKey, constant_time_eq};
 pub use zeroize::Zeroizing;
 
