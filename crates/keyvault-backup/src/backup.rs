@@ -272,7 +272,7 @@ impl Header {
             lanes: r.u32()?,
         };
         let salt_len = usize::from(r.u8()?);
-        codec::check_kdf_inputs(&argon2, salt_len)?;
+        codec::check_file_kdf_inputs("backup", &argon2, salt_len)?;
         let salt = r.take(salt_len)?.to_vec();
         let password_check = r.array()?;
         let base = if flags & FLAG_INCREMENTAL != 0 {

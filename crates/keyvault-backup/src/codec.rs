@@ -143,6 +143,19 @@ pub(crate) fn check_kdf_inputs(params: &Argon2Params, salt_len: usize) -> Result
     Ok(())
 }
 
+/// [`check_kdf_inputs`] for parameters read from a file: a bound they break says the file is
+/// damaged or hostile ([`BackupError::KdfParameters`]), not that the caller asked for too much.
+pub(crate) fn check_file_kdf_inputs(
+    what: &'static str,
+    params: &Argon2Params,
+    salt_len: usize,
+) -> Result<()> {
+    check_kdf_inputs(params, salt_len).map_err(|err| match err {
+        BackupError::Crypto(source) => BackupError::KdfParameters { what, source },
+        other => other,
+    })
+}
+
 /// One Argon2id derivation, then HKDF-SHA256 subkeys for each purpose.
 pub(crate) fn derive_file_keys(
     password: &[u8],

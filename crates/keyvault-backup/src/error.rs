@@ -75,6 +75,16 @@ pub enum BackupError {
         reason: &'static str,
     },
 
+    /// The Argon2 costs or salt a file names are out of bounds (past the ceiling, below the
+    /// floor): the file is damaged or hostile, and nothing was derived from it.
+    #[error("the {what}'s Argon2 parameters are refused: {source}")]
+    KdfParameters {
+        /// The kind of file.
+        what: &'static str,
+        /// The bound that was broken.
+        source: CryptoError,
+    },
+
     /// The password does not open this file.
     #[error("wrong password: it does not open this {what}")]
     WrongPassword {
@@ -197,22 +207,27 @@ impl BackupError {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
+            // Files that do not decode, were re-encoded, carry impossible fields or Argon2 costs
+            // out of bounds are damaged or foreign.
             BackupError::Malformed { .. }
             | BackupError::NonCanonical { .. }
-            | BackupError::TooLarge { .. }
             | BackupError::InvalidField { .. }
+            | BackupError::KdfParameters { .. }
             | BackupError::Decompression { .. }
             | BackupError::DecompressionLimit { .. }
-            | BackupError::Legacy { .. } => ErrorKind::InvalidInput,
-            BackupError::UnsupportedVersion { .. } | BackupError::UnsupportedAlgorithm { .. } => {
-                ErrorKind::InvalidInput
-            }
-            BackupError::WrongPassword { .. } => ErrorKind::Authentication,
-            BackupError::Tampered { .. }
+            | BackupError::Tampered { .. }
             | BackupError::Inconsistent { .. }
             | BackupError::BrokenChain { .. } => ErrorKind::Integrity,
+            BackupError::TooLarge { .. } => ErrorKind::LimitExceeded,
+            BackupError::UnsupportedVersion { .. }
+            | BackupError::UnsupportedAlgorithm { .. }
+            | BackupError::Legacy { .. } => ErrorKind::Unsupported,
+            BackupError::WrongPassword { .. } => ErrorKind::Authentication,
             BackupError::Expired { .. } => ErrorKind::Denied,
             BackupError::Conflict { .. } => ErrorKind::Conflict,
+            BackupError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             BackupError::Io { .. } => ErrorKind::Internal,
             BackupError::Store(err) => err.kind(),
             BackupError::Core(err) => err.kind(),

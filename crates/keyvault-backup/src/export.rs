@@ -511,7 +511,7 @@ impl ExportedKey {
         if fields.wrapping_algorithm != WRAPPING {
             return Err(unsupported_algorithm(fields.wrapping_algorithm.name()));
         }
-        codec::check_kdf_inputs(&fields.argon2_params, fields.salt.len())?;
+        codec::check_file_kdf_inputs("export", &fields.argon2_params, fields.salt.len())?;
         let password_check: [u8; CHECK_LEN] =
             fields
                 .password_check

@@ -229,7 +229,7 @@ impl LegacyExport {
             iterations: wire.argon2_params.time_cost,
             lanes: wire.argon2_params.parallelism,
         };
-        codec::check_kdf_inputs(&argon2, wire.salt.len())?;
+        codec::check_file_kdf_inputs("rust-keyvault export", &argon2, wire.salt.len())?;
         if wire.encrypted_key.len() > 1024 {
             return Err(BackupError::too_large(
                 "encrypted_key",

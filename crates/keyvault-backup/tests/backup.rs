@@ -387,9 +387,10 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
         assert!(
             matches!(
                 err,
-                BackupError::Crypto(
-                    CryptoError::Argon2Parameter { .. } | CryptoError::Argon2TooWeak { .. }
-                )
+                BackupError::KdfParameters {
+                    source: CryptoError::Argon2Parameter { .. } | CryptoError::Argon2TooWeak { .. },
+                    ..
+                }
             ),
             "{what}: {err:?}"
         );

@@ -352,9 +352,10 @@ fn hostile_parameters_are_refused_before_deriving() {
         assert!(
             matches!(
                 err,
-                BackupError::Crypto(
-                    CryptoError::Argon2Parameter { .. } | CryptoError::Argon2TooWeak { .. }
-                )
+                BackupError::KdfParameters {
+                    source: CryptoError::Argon2Parameter { .. } | CryptoError::Argon2TooWeak { .. },
+                    ..
+                }
             ),
             "{what}: {err:?}"
         );

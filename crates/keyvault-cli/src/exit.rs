@@ -108,124 +108,49 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// The exit code for `err`: the first error in its chain that says what it is decides.
+/// The exit code for `err`: the first error in its chain that the CLI or a keyvault library
+/// raised decides, by its [`ErrorKind`].
 pub fn classify(err: &anyhow::Error) -> Code {
     for cause in err.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return failure.code;
         }
-        if let Some(backup) = cause.downcast_ref::<BackupError>() {
-            return classify_backup(backup);
-        }
-        if let Some(store) = cause.downcast_ref::<StoreError>() {
-            return classify_store(store);
-        }
-        if let Some(core) = cause.downcast_ref::<keyvault_core::Error>() {
-            return classify_core(core);
-        }
-        if let Some(crypto) = cause.downcast_ref::<keyvault_crypto::CryptoError>() {
-            // On its own, a crypto error is about what the caller passed in.
-            return classify_crypto(crypto, Origin::Caller);
-        }
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return match io.kind() {
-                std::io::ErrorKind::NotFound => Code::NotFound,
-                _ => Code::Failure,
-            };
+        if let Some(kind) = kind_of(cause) {
+            return code_of(kind);
         }
     }
     Code::Failure
 }
 
-fn classify_store(err: &StoreError) -> Code {
-    match err {
-        StoreError::Core(core) => classify_core(core),
-        // The store's own crypto errors are about what it read from the vault file (new
-        // Argon2 costs from KEYVAULT_ARGON2 are checked by the CLI before the store sees them).
-        StoreError::Crypto(crypto) => classify_crypto(crypto, Origin::File),
-        // A file already where a vault should be created is not a policy decision.
-        StoreError::AlreadyExists(_) => Code::Failure,
-        StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Code::NotFound
-        }
-        other => classify_kind(other.kind()),
+/// The kind of an error a keyvault library (or the operating system) raised.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
+    if let Some(err) = cause.downcast_ref::<BackupError>() {
+        Some(err.kind())
+    } else if let Some(err) = cause.downcast_ref::<StoreError>() {
+        Some(err.kind())
+    } else if let Some(err) = cause.downcast_ref::<keyvault_core::Error>() {
+        Some(err.kind())
+    } else if let Some(err) = cause.downcast_ref::<keyvault_crypto::CryptoError>() {
+        Some(ErrorKind::of_crypto(err))
+    } else {
+        let io = cause.downcast_ref::<std::io::Error>()?;
+        Some(match io.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Internal,
+        })
     }
 }
 
-fn classify_backup(err: &BackupError) -> Code {
-    match err {
-        BackupError::Store(store) => classify_store(store),
-        BackupError::Core(core) => classify_core(core),
-        // Parameters keyvault-backup refuses were read from an export, backup or rust-keyvault
-        // file (what the user types is checked before: KEYVAULT_ARGON2, --legacy-argon2).
-        BackupError::Crypto(crypto) => classify_crypto(crypto, Origin::File),
-        // Files that do not decode, were re-encoded, or carry impossible fields are damaged or
-        // foreign: authentication fails.
-        BackupError::Malformed { .. }
-        | BackupError::NonCanonical { .. }
-        | BackupError::InvalidField { .. }
-        | BackupError::Decompression { .. }
-        | BackupError::DecompressionLimit { .. } => Code::Authentication,
-        BackupError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            Code::NotFound
-        }
-        BackupError::TooLarge { .. }
-        | BackupError::UnsupportedVersion { .. }
-        | BackupError::UnsupportedAlgorithm { .. }
-        | BackupError::Legacy { .. } => Code::Failure,
-        other => classify_kind(other.kind()),
-    }
-}
-
-fn classify_core(err: &keyvault_core::Error) -> Code {
-    use keyvault_core::Error as E;
-    match err {
-        // Bytes that are not an envelope are foreign data.
-        E::MalformedEnvelope { .. } => Code::Authentication,
-        // A ciphertext of another purpose is refused, as a policy refusal would be.
-        E::WrongPurpose { .. } => Code::Refused,
-        // Bad names, labels and versions come from the command line.
-        E::InvalidName { .. }
-        | E::InvalidLabel { .. }
-        | E::InvalidDescription { .. }
-        | E::InvalidVersion { .. }
-        | E::UnknownAlgorithm { .. }
-        | E::InvalidKeyId { .. } => Code::Usage,
-        E::TooLarge { .. } => Code::Failure,
-        other => classify_kind(other.kind()),
-    }
-}
-
-/// Where a value that broke a bound came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    /// The command line or the environment: a usage error (2).
-    Caller,
-    /// A file's contents: foreign or tampered data (3).
-    File,
-}
-
-fn classify_crypto(err: &keyvault_crypto::CryptoError, origin: Origin) -> Code {
-    use keyvault_crypto::CryptoError as C;
-    match err {
-        C::Authentication => Code::Authentication,
-        C::Argon2TooWeak { .. } | C::Argon2Parameter { .. } => match origin {
-            Origin::Caller => Code::Usage,
-            Origin::File => Code::Authentication,
-        },
-        _ => Code::Failure,
-    }
-}
-
-/// The exit code of a library error category.
-fn classify_kind(kind: ErrorKind) -> Code {
+/// The exit code of each error kind: the one place the CLI decides it.
+fn code_of(kind: ErrorKind) -> Code {
     match kind {
+        // What the user typed: a name, a label, a version, Argon2 costs, an option value.
+        ErrorKind::InvalidInput => Code::Usage,
         ErrorKind::NotFound => Code::NotFound,
+        // A wrong password, or data that is tampered with, truncated, damaged or foreign.
         ErrorKind::Authentication | ErrorKind::Integrity => Code::Authentication,
-        ErrorKind::Denied
-        | ErrorKind::Destroyed
-        | ErrorKind::Conflict
-        | ErrorKind::LimitExceeded => Code::Refused,
+        ErrorKind::Denied | ErrorKind::Destroyed | ErrorKind::Conflict => Code::Refused,
+        // Limits of size, formats this build does not read, a busy vault, internal failures.
         _ => Code::Failure,
     }
 }
@@ -241,7 +166,7 @@ mod tests {
         assert_eq!(code(StoreError::KeyNotFound("x".into())), Code::NotFound);
         assert_eq!(code(StoreError::NoVault("x".into())), Code::NotFound);
         assert_eq!(code(StoreError::NameTaken("x".into())), Code::Refused);
-        assert_eq!(code(StoreError::AlreadyExists("x".into())), Code::Failure);
+        assert_eq!(code(StoreError::AlreadyExists("x".into())), Code::Refused);
         assert_eq!(
             code(StoreError::Tampered { what: "x".into() }),
             Code::Authentication
@@ -260,12 +185,36 @@ mod tests {
         assert_eq!(classify(&anyhow::Error::new(out_of_range())), Code::Usage);
         assert_eq!(
             classify(&anyhow::Error::new(BackupError::Crypto(out_of_range()))),
-            Code::Authentication
+            Code::Usage
         );
         assert_eq!(
-            classify(&anyhow::Error::new(StoreError::Crypto(out_of_range()))),
+            classify(&anyhow::Error::new(BackupError::KdfParameters {
+                what: "backup",
+                source: out_of_range()
+            })),
             Code::Authentication
         );
+        // Parameters the store reads from a vault header are refused as tampering.
+        assert_eq!(
+            classify(&anyhow::Error::new(StoreError::Tampered {
+                what: "keyslot parameters".into()
+            })),
+            Code::Authentication
+        );
+    }
+
+    #[test]
+    fn every_error_kind_has_its_documented_code() {
+        let expected = |kind| match kind {
+            ErrorKind::InvalidInput => 2,
+            ErrorKind::Authentication | ErrorKind::Integrity => 3,
+            ErrorKind::Denied | ErrorKind::Destroyed | ErrorKind::Conflict => 4,
+            ErrorKind::NotFound => 5,
+            _ => 1,
+        };
+        for kind in ErrorKind::ALL {
+            assert_eq!(code_of(kind).status(), expected(kind), "{kind}");
+        }
     }
 
     #[test]

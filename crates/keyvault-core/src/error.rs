@@ -282,12 +282,15 @@ pub enum ErrorKind {
     Conflict,
     /// Cryptographic authentication failed.
     Authentication,
-    /// Stored data failed an integrity check (audit chain).
+    /// Data read back is damaged, truncated, tampered with or foreign: it does not decode, or it
+    /// fails an integrity check (the audit chain, a file's own bounds).
     Integrity,
     /// A size or count limit was reached.
     LimitExceeded,
-    /// A resource was temporarily unavailable (randomness).
+    /// A resource was temporarily unavailable (randomness, a busy vault).
     Unavailable,
+    /// The data is in a format version, or uses an algorithm, this build does not read.
+    Unsupported,
     /// An unexpected internal failure.
     Internal,
 }
@@ -308,7 +311,7 @@ impl ErrorKind {
     }
 
     /// Every kind.
-    pub const ALL: [ErrorKind; 10] = [
+    pub const ALL: [ErrorKind; 11] = [
         ErrorKind::InvalidInput,
         ErrorKind::NotFound,
         ErrorKind::Destroyed,
@@ -318,6 +321,7 @@ impl ErrorKind {
         ErrorKind::Integrity,
         ErrorKind::LimitExceeded,
         ErrorKind::Unavailable,
+        ErrorKind::Unsupported,
         ErrorKind::Internal,
     ];
 
@@ -334,6 +338,7 @@ impl ErrorKind {
             ErrorKind::Integrity => "integrity",
             ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Unsupported => "unsupported",
             ErrorKind::Internal => "internal",
         }
     }
@@ -357,20 +362,24 @@ impl Error {
             | Error::InvalidLabel { .. }
             | Error::InvalidDescription { .. }
             | Error::InvalidMetadata { .. }
-            | Error::MalformedEnvelope { .. }
-            | Error::WrongPurpose { .. }
             | Error::AlgorithmMismatch { .. } => ErrorKind::InvalidInput,
+            // Rotation past the last version number is refused by the key's state, as the other
+            // refused transitions are.
             Error::InvalidTransition { .. }
             | Error::InvalidVersionTransition { .. }
             | Error::CurrentVersion { .. }
             | Error::RotationRefused { .. }
+            | Error::VersionsExhausted { .. }
             | Error::VersionFloor { .. } => ErrorKind::Conflict,
             Error::UnknownVersion { .. } => ErrorKind::NotFound,
             Error::KeyDestroyed { .. } => ErrorKind::Destroyed,
-            Error::Denied { .. } => ErrorKind::Denied,
-            Error::VersionsExhausted { .. } | Error::TooLarge { .. } => ErrorKind::LimitExceeded,
+            // A ciphertext made for another purpose is refused like a policy refusal: the bytes
+            // are genuine, the request is not allowed.
+            Error::Denied { .. } | Error::WrongPurpose { .. } => ErrorKind::Denied,
+            Error::TooLarge { .. } => ErrorKind::LimitExceeded,
             Error::Authentication => ErrorKind::Authentication,
-            Error::AuditChain { .. } => ErrorKind::Integrity,
+            // Bytes that are not an envelope are damaged or foreign data.
+            Error::MalformedEnvelope { .. } | Error::AuditChain { .. } => ErrorKind::Integrity,
             Error::Crypto(err) => ErrorKind::of_crypto(err),
         }
     }

@@ -540,7 +540,7 @@ fn an_envelope_opens_only_as_its_purpose() {
                         found: sealed_as
                     }
                 );
-                assert_eq!(err.kind(), ErrorKind::InvalidInput);
+                assert_eq!(err.kind(), ErrorKind::Denied);
             }
             pairs += 1;
         }

@@ -223,6 +223,9 @@ impl StoreError {
             | StoreError::BrokenChain { .. } => ErrorKind::Integrity,
             StoreError::KeyNotFound(_) | StoreError::NoVault(_) => ErrorKind::NotFound,
             StoreError::Crypto(err) => ErrorKind::of_crypto(err),
+            StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                ErrorKind::NotFound
+            }
             StoreError::Io { .. }
             | StoreError::StreamIo(_)
             | StoreError::Database(_)

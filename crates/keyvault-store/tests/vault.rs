@@ -807,7 +807,7 @@ fn tampered_envelopes_fail<B: TestBackend>(h: &mut Harness<B>) {
             // Too short to be an envelope (malformed) or an envelope that does not authenticate.
             let kind = kind(h.vault.decrypt(&envelope[..len], b"aad"));
             assert!(
-                matches!(kind, ErrorKind::InvalidInput | ErrorKind::Authentication),
+                matches!(kind, ErrorKind::Integrity | ErrorKind::Authentication),
                 "{algorithm}: {len} bytes gave {kind:?}"
             );
         }
@@ -825,7 +825,7 @@ fn tampered_envelopes_fail<B: TestBackend>(h: &mut Harness<B>) {
     }
     assert_eq!(
         kind(h.vault.decrypt(b"not an envelope at all, just text", b"")),
-        ErrorKind::InvalidInput
+        ErrorKind::Integrity
     );
     h.vault.verify_audit().unwrap();
 }
@@ -2808,7 +2808,7 @@ fn data_keys_unwrap_under_an_unwrap_policy<B: TestBackend>(h: &mut Harness<B>) {
     // The same envelope never opens as data, whatever the key allows.
     assert_eq!(
         kind(h.vault.decrypt(&data_key.wrapped, b"")),
-        ErrorKind::InvalidInput
+        ErrorKind::Denied
     );
     assert_eq!(
         denial(h.vault.encrypt(&kek, b"x", b"")),
