@@ -4,11 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use keyvault_core::audit::ChainMac;
 use keyvault_core::{
-    AuditOperation, ChainHead, KeyAlgorithm, KeyName, KeyOperation, KeyVersion, StateKind,
-    Timestamp,
+    AuditOperation, ChainHead, KeyAlgorithm, KeyName, KeyOperation, KeyVersion, OutcomeKind,
+    StateKind, Timestamp,
 };
 use keyvault_crypto::Argon2Params;
 
@@ -197,8 +198,9 @@ pub(crate) struct KeyCreateArgs {
     #[arg(value_parser = key_name)]
     pub(crate) name: KeyName,
     /// Its algorithm, which also fixes its purpose (encryption or MAC)
-    #[arg(long, value_enum, default_value_t = AlgorithmArg::Xchacha20Poly1305)]
-    pub(crate) algorithm: AlgorithmArg,
+    #[arg(long, value_parser = named(&KeyAlgorithm::ALL, KeyAlgorithm::name),
+          default_value_t = KeyAlgorithm::XChaCha20Poly1305)]
+    pub(crate) algorithm: KeyAlgorithm,
     /// A label KEY=VALUE (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = label)]
     pub(crate) labels: Vec<(String, String)>,
@@ -232,8 +234,9 @@ pub(crate) struct PolicyFlags {
     #[arg(long, value_name = "TIME", value_parser = timestamp)]
     pub(crate) not_after: Option<Timestamp>,
     /// The operations allowed, comma-separated (replaces the list)
-    #[arg(long, value_name = "OPS", value_enum, value_delimiter = ',')]
-    pub(crate) allow: Option<Vec<OperationArg>>,
+    #[arg(long, value_name = "OPS", value_delimiter = ',',
+          value_parser = named(&KeyOperation::ALL, KeyOperation::as_str))]
+    pub(crate) allow: Option<Vec<KeyOperation>>,
     /// Rotate automatically once the current version is this old (e.g. 90d)
     #[arg(long, value_name = "DURATION", value_parser = duration)]
     pub(crate) rotate_every: Option<Duration>,
@@ -246,11 +249,11 @@ pub(crate) struct PolicyFlags {
 #[derive(Debug, Args)]
 pub(crate) struct KeyListArgs {
     /// Only keys in this state
-    #[arg(long, value_enum)]
-    pub(crate) state: Option<StateArg>,
+    #[arg(long, value_parser = named(&StateKind::ALL, StateKind::as_str))]
+    pub(crate) state: Option<StateKind>,
     /// Only keys of this algorithm
-    #[arg(long, value_enum)]
-    pub(crate) algorithm: Option<AlgorithmArg>,
+    #[arg(long, value_parser = named(&KeyAlgorithm::ALL, KeyAlgorithm::name))]
+    pub(crate) algorithm: Option<KeyAlgorithm>,
     /// Only keys with this label
     #[arg(long, value_name = "KEY=VALUE", value_parser = label)]
     pub(crate) label: Option<(String, String)>,
@@ -578,11 +581,11 @@ pub(crate) struct AuditFilterArgs {
     #[arg(long, value_parser = key_name)]
     pub(crate) key: Option<KeyName>,
     /// Only records of this operation (encrypt, decrypt, create_key, rotate, ...)
-    #[arg(long, value_parser = audit_operation)]
+    #[arg(long, value_parser = named(AuditOperation::ALL, AuditOperation::as_str))]
     pub(crate) op: Option<AuditOperation>,
     /// Only records with this outcome
-    #[arg(long, value_enum)]
-    pub(crate) outcome: Option<OutcomeArg>,
+    #[arg(long, value_parser = named(&OutcomeKind::ALL, OutcomeKind::as_str))]
+    pub(crate) outcome: Option<OutcomeKind>,
     /// Only records at or after this time
     #[arg(long, value_name = "TIME", value_parser = timestamp, allow_hyphen_values = true)]
     pub(crate) since: Option<Timestamp>,
@@ -676,126 +679,6 @@ pub(crate) struct ManArgs {
     /// Write keyvault.1 and one page per command into DIR instead of printing keyvault.1
     #[arg(long = "out", value_name = "DIR")]
     pub(crate) output: Option<PathBuf>,
-}
-
-/// Key algorithms on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum AlgorithmArg {
-    /// XChaCha20-Poly1305 encryption (the default)
-    #[value(name = "xchacha20-poly1305")]
-    Xchacha20Poly1305,
-    /// ChaCha20-Poly1305 encryption
-    #[value(name = "chacha20-poly1305")]
-    Chacha20Poly1305,
-    /// AES-256-GCM encryption
-    #[value(name = "aes-256-gcm")]
-    Aes256Gcm,
-    /// HMAC-SHA256 (mac, verify, derive)
-    #[value(name = "hmac-sha256")]
-    HmacSha256,
-}
-
-impl From<AlgorithmArg> for KeyAlgorithm {
-    fn from(arg: AlgorithmArg) -> Self {
-        match arg {
-            AlgorithmArg::Xchacha20Poly1305 => KeyAlgorithm::XChaCha20Poly1305,
-            AlgorithmArg::Chacha20Poly1305 => KeyAlgorithm::ChaCha20Poly1305,
-            AlgorithmArg::Aes256Gcm => KeyAlgorithm::Aes256Gcm,
-            AlgorithmArg::HmacSha256 => KeyAlgorithm::HmacSha256,
-        }
-    }
-}
-
-/// Key operations on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OperationArg {
-    /// Seal data
-    Encrypt,
-    /// Open data
-    Decrypt,
-    /// Compute a MAC
-    Sign,
-    /// Check a MAC
-    Verify,
-    /// Derive material
-    Derive,
-    /// Wrap a data key
-    Wrap,
-    /// Unwrap a data key
-    Unwrap,
-    /// Export the key
-    Export,
-}
-
-impl From<OperationArg> for KeyOperation {
-    fn from(arg: OperationArg) -> Self {
-        match arg {
-            OperationArg::Encrypt => KeyOperation::Encrypt,
-            OperationArg::Decrypt => KeyOperation::Decrypt,
-            OperationArg::Sign => KeyOperation::Sign,
-            OperationArg::Verify => KeyOperation::Verify,
-            OperationArg::Derive => KeyOperation::Derive,
-            OperationArg::Wrap => KeyOperation::Wrap,
-            OperationArg::Unwrap => KeyOperation::Unwrap,
-            OperationArg::Export => KeyOperation::Export,
-        }
-    }
-}
-
-/// Key states on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum StateArg {
-    /// Not yet activated
-    Pending,
-    /// In service
-    Active,
-    /// Switched off
-    Disabled,
-    /// Decrypt only
-    Deprecated,
-    /// Compromised
-    Revoked,
-    /// Scheduled for destruction
-    #[value(alias = "pending_deletion")]
-    PendingDeletion,
-    /// Destroyed (tombstone)
-    Destroyed,
-}
-
-impl From<StateArg> for StateKind {
-    fn from(arg: StateArg) -> Self {
-        match arg {
-            StateArg::Pending => StateKind::Pending,
-            StateArg::Active => StateKind::Active,
-            StateArg::Disabled => StateKind::Disabled,
-            StateArg::Deprecated => StateKind::Deprecated,
-            StateArg::Revoked => StateKind::Revoked,
-            StateArg::PendingDeletion => StateKind::PendingDeletion,
-            StateArg::Destroyed => StateKind::Destroyed,
-        }
-    }
-}
-
-/// Audit outcomes on the command line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum OutcomeArg {
-    /// Succeeded
-    Ok,
-    /// Refused by policy or state
-    Denied,
-    /// Failed
-    Error,
-}
-
-impl OutcomeArg {
-    /// The kind of outcome it selects.
-    pub(crate) fn kind(self) -> keyvault_core::OutcomeKind {
-        match self {
-            OutcomeArg::Ok => keyvault_core::OutcomeKind::Ok,
-            OutcomeArg::Denied => keyvault_core::OutcomeKind::Denied,
-            OutcomeArg::Error => keyvault_core::OutcomeKind::Error,
-        }
-    }
 }
 
 /// `encrypt --format`.
@@ -901,19 +784,55 @@ fn duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
-fn audit_operation(text: &str) -> Result<AuditOperation, String> {
-    let wanted = text.replace('-', "_");
-    AuditOperation::ALL
-        .iter()
-        .copied()
-        .find(|op| op.as_str().eq_ignore_ascii_case(&wanted))
-        .ok_or_else(|| {
-            let names: Vec<&str> = AuditOperation::ALL.iter().map(|op| op.as_str()).collect();
-            format!(
-                "{text:?} is not an audit operation; one of: {}",
-                names.join(", ")
-            )
-        })
+/// A parser for one of core's closed sets (algorithms, operations, states, outcomes) by its
+/// stable names, ignoring case and taking `-` for `_`. The names come from core, so help,
+/// completions and clap's "did you mean" list exactly what core accepts: no CLI copy of the enum
+/// can drift from it.
+fn named<T: Copy + Send + Sync + 'static>(
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+) -> Named<T> {
+    Named { all, name }
+}
+
+#[derive(Clone)]
+struct Named<T: 'static> {
+    all: &'static [T],
+    name: fn(T) -> &'static str,
+}
+
+impl<T: Copy + Send + Sync + 'static> TypedValueParser for Named<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let loose = |text: &str| text.replace('-', "_").to_ascii_lowercase();
+        let wanted = value.to_str().map(loose);
+        if let Some(found) = self
+            .all
+            .iter()
+            .copied()
+            .find(|&item| wanted.as_deref() == Some(loose((self.name)(item)).as_str()))
+        {
+            return Ok(found);
+        }
+        // Not a name: let clap word the refusal, with the names and its suggestion.
+        let names = self.all.iter().map(|&item| (self.name)(item));
+        PossibleValuesParser::new(names).parse_ref(cmd, arg, value)?;
+        Err(clap::Error::new(clap::error::ErrorKind::InvalidValue).with_cmd(cmd))
+    }
+
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            self.all
+                .iter()
+                .map(|&item| PossibleValue::new((self.name)(item))),
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -926,6 +845,48 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn listed_state(text: &str) -> Result<Option<StateKind>, clap::Error> {
+        let cli = Cli::try_parse_from(["keyvault", "key", "list", "--state", text])?;
+        match cli.command {
+            Command::Key(KeyCommand::List(args)) => Ok(args.state),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn closed_sets_take_every_core_name_and_nothing_else() {
+        for state in StateKind::ALL {
+            let name = state.as_str();
+            for text in [
+                name.to_owned(),
+                name.replace('_', "-"),
+                name.to_ascii_uppercase(),
+            ] {
+                assert_eq!(listed_state(&text).unwrap(), Some(state), "{text}");
+            }
+        }
+        let err = listed_state("activ").unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::InvalidValue);
+        assert!(err.to_string().contains("'active'"), "{err}");
+        // Help lists exactly core's names.
+        let command = Cli::command();
+        let list = command
+            .find_subcommand("key")
+            .and_then(|key| key.find_subcommand("list"))
+            .unwrap();
+        let state = list
+            .get_arguments()
+            .find(|arg| arg.get_id() == "state")
+            .unwrap();
+        let names: Vec<String> = state
+            .get_possible_values()
+            .iter()
+            .map(|value| value.get_name().to_owned())
+            .collect();
+        let core: Vec<&str> = StateKind::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, core);
     }
 
     #[test]

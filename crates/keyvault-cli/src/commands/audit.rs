@@ -8,7 +8,7 @@ use keyvault_store::{AuditFilter, FileVault};
 use serde_json::json;
 
 use super::finish;
-use crate::args::{AuditCommand, AuditFilterArgs, OutcomeArg};
+use crate::args::{AuditCommand, AuditFilterArgs};
 use crate::context::Context;
 use crate::io::Output;
 use crate::output::{audit_json, audit_text};
@@ -106,7 +106,7 @@ fn read(vault: &FileVault, args: &AuditFilterArgs) -> Result<Vec<AuditRecord>> {
     let filter = AuditFilter {
         key,
         operation: args.op,
-        outcome: args.outcome.map(OutcomeArg::kind),
+        outcome: args.outcome,
         since: args.since,
         until: args.until,
     };

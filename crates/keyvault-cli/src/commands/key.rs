@@ -106,7 +106,7 @@ fn create(ctx: &Context<'_>, args: &KeyCreateArgs) -> Result<()> {
     if args.exportable {
         policy = policy.also_allow(KeyOperation::Export);
     }
-    let mut spec = NewKey::new(args.name.clone(), args.algorithm.into());
+    let mut spec = NewKey::new(args.name.clone(), args.algorithm);
     spec.labels = args.labels.iter().cloned().collect();
     spec.description = args.description.clone().unwrap_or_default();
     spec.policy = policy;
@@ -131,8 +131,8 @@ fn create(ctx: &Context<'_>, args: &KeyCreateArgs) -> Result<()> {
 
 fn list(ctx: &Context<'_>, args: &KeyListArgs) -> Result<()> {
     let filter = KeyFilter {
-        state: args.state.map(Into::into),
-        algorithm: args.algorithm.map(Into::into),
+        state: args.state,
+        algorithm: args.algorithm,
         label: args.label.clone(),
     };
     let vault = ctx.open_vault()?;
@@ -296,7 +296,7 @@ fn apply_flags(policy: &mut KeyPolicy, flags: &PolicyFlags) {
         policy.not_after = Some(not_after);
     }
     if let Some(allow) = &flags.allow {
-        policy.allowed_operations = allow.iter().map(|&op| op.into()).collect();
+        policy.allowed_operations = allow.iter().copied().collect();
     }
     if let Some(age) = flags.rotate_every {
         policy.rotation.max_age = Some(age);

@@ -212,6 +212,9 @@ pub enum OutcomeKind {
 }
 
 impl OutcomeKind {
+    /// Every outcome kind.
+    pub const ALL: [OutcomeKind; 3] = [OutcomeKind::Ok, OutcomeKind::Denied, OutcomeKind::Error];
+
     /// The name used in audit records and their JSON form: `ok`, `denied` or `error`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {
