@@ -3,7 +3,8 @@
 //! Accepted times: RFC 3339 (`2026-03-01T12:00:00Z`, `2026-03-01T12:00:00.250+02:00`), a bare
 //! date (`2026-03-01`, midnight UTC), `now`, a time relative to now (`+30d`, `-12h`, `now+1w`),
 //! and Unix seconds (`@1767225600`). Accepted durations: a number with a unit (`90d`, `12h`,
-//! `30m`, `45s`, `2w`), several of them (`1d12h`), or plain seconds.
+//! `30m`, `45s`, `2w`), several of them (`1d12h`, `2 weeks`), or plain seconds. The calendar
+//! arithmetic and the grammar of times and durations are jiff's.
 
 use std::time::{Duration, SystemTime};
 
@@ -77,7 +78,8 @@ fn parse_timestamp_at(text: &str, now: Timestamp) -> Result<Timestamp, String> {
     parse_absolute(text)
 }
 
-/// Parse an absolute time: RFC 3339, a bare date, or `@` Unix seconds.
+/// Parse an absolute time: RFC 3339, a bare date, or `@` Unix seconds. RFC 3339 without an
+/// offset, and a bare date (midnight), are UTC. Times before 1970 are refused.
 fn parse_absolute(text: &str) -> Result<Timestamp, String> {
     let expected = || {
         format!(
@@ -86,124 +88,21 @@ fn parse_absolute(text: &str) -> Result<Timestamp, String> {
         )
     };
     if let Some(secs) = text.strip_prefix('@') {
-        return secs
-            .parse::<u64>()
+        return digits::<u64>(secs)
             .map(Timestamp::from_unix_secs)
-            .map_err(|_| expected());
+            .ok_or_else(expected);
     }
-    let bytes = text.as_bytes();
-    let date = text.get(..10).ok_or_else(expected)?;
-    let days = parse_date(date).ok_or_else(expected)?;
-    let mut millis = days.checked_mul(86_400_000).ok_or_else(expected)?;
-    if bytes.len() == 10 {
-        return Ok(Timestamp::from_unix_millis(millis));
-    }
-    if !matches!(bytes.get(10), Some(b'T' | b't' | b' ')) {
-        return Err(expected());
-    }
-    let rest = text.get(11..).ok_or_else(expected)?;
-    let (clock, offset) = split_offset(rest).ok_or_else(expected)?;
-    millis = millis
-        .checked_add(parse_clock(clock).ok_or_else(expected)?)
-        .ok_or_else(expected)?;
-    let millis = if offset >= 0 {
-        millis.checked_sub(offset.unsigned_abs())
-    } else {
-        millis.checked_add(offset.unsigned_abs())
-    }
-    .ok_or_else(expected)?;
+    let instant = text
+        .parse::<jiff::Timestamp>()
+        .or_else(|_| {
+            // No offset: a civil date-time (or a date, at midnight) read as UTC.
+            text.parse::<jiff::civil::DateTime>()
+                .and_then(|civil| civil.to_zoned(jiff::tz::TimeZone::UTC))
+                .map(|zoned| zoned.timestamp())
+        })
+        .map_err(|_| expected())?;
+    let millis = u64::try_from(instant.as_millisecond()).map_err(|_| expected())?;
     Ok(Timestamp::from_unix_millis(millis))
-}
-
-/// Days since 1970-01-01 of `YYYY-MM-DD` (years 1970 and later).
-fn parse_date(text: &str) -> Option<u64> {
-    let mut parts = text.split('-');
-    let (year, month, day) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || year.len() != 4 || month.len() != 2 || day.len() != 2 {
-        return None;
-    }
-    let year: u64 = digits(year)?;
-    let month: u64 = digits(month)?;
-    let day: u64 = digits(day)?;
-    if year < 1970 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    // Howard Hinnant's days_from_civil, for non-negative results.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y / 400;
-    let year_of_era = y - era * 400;
-    let shifted_month = if month > 2 { month - 3 } else { month + 9 };
-    let day_of_year = (153 * shifted_month + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    (era * 146_097 + day_of_era).checked_sub(719_468)
-}
-
-fn days_in_month(year: u64, month: u64) -> u64 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Split `HH:MM[:SS[.fff]]` from its zone: `Z`, `+HH:MM`, `-HH:MM`, or none (UTC). The offset
-/// is returned in milliseconds east of UTC.
-fn split_offset(text: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = text.strip_suffix(['Z', 'z']) {
-        return Some((clock, 0));
-    }
-    let sign_at = text.rfind(['+', '-']);
-    let Some(at) = sign_at else {
-        return Some((text, 0));
-    };
-    let (clock, zone) = text.split_at(at);
-    let sign: i64 = if zone.starts_with('-') { -1 } else { 1 };
-    let zone = zone.get(1..)?;
-    let (hours, minutes) = zone.split_once(':')?;
-    if hours.len() != 2 || minutes.len() != 2 {
-        return None;
-    }
-    let hours: i64 = digits(hours)?;
-    let minutes: i64 = digits(minutes)?;
-    if hours > 23 || minutes > 59 {
-        return None;
-    }
-    Some((clock, sign * (hours * 3600 + minutes * 60) * 1000))
-}
-
-/// Milliseconds into the day of `HH:MM[:SS[.fff]]`.
-fn parse_clock(text: &str) -> Option<u64> {
-    let (main, fraction) = match text.split_once('.') {
-        Some((main, fraction)) => (main, Some(fraction)),
-        None => (text, None),
-    };
-    let mut parts = main.split(':');
-    let hours: u64 = two_digits(parts.next()?)?;
-    let minutes: u64 = two_digits(parts.next()?)?;
-    let seconds: u64 = match parts.next() {
-        Some(seconds) => two_digits(seconds)?,
-        None => 0,
-    };
-    if parts.next().is_some() || hours > 23 || minutes > 59 || seconds > 60 {
-        return None;
-    }
-    let millis = match fraction {
-        None => 0,
-        Some(fraction) if !fraction.is_empty() && fraction.len() <= 9 => {
-            let padded = format!("{fraction:0<3}");
-            digits::<u64>(padded.get(..3)?)?
-        }
-        Some(_) => return None,
-    };
-    Some(((hours * 60 + minutes) * 60 + seconds.min(59)) * 1000 + millis)
-}
-
-fn two_digits<T: std::str::FromStr>(text: &str) -> Option<T> {
-    (text.len() == 2).then_some(())?;
-    digits(text)
 }
 
 fn digits<T: std::str::FromStr>(text: &str) -> Option<T> {
@@ -231,32 +130,17 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Some(secs) = digits::<u64>(text) {
         return Ok(Duration::from_secs(secs));
     }
-    let mut total: u64 = 0;
-    let mut number = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit: u64 = match c.to_ascii_lowercase() {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(expected()),
-        };
-        let value: u64 = digits(&number).ok_or_else(expected)?;
-        total = value
-            .checked_mul(unit)
-            .and_then(|secs| total.checked_add(secs))
-            .ok_or_else(expected)?;
-        number.clear();
+    // jiff's friendly format (`90d`, `1d12h`, `2 weeks`), with days and weeks of 24 hours: a
+    // policy's period does not stretch with daylight-saving changes. Negative spans and
+    // fractions of a second are refused.
+    let span: jiff::Span = text.parse().map_err(|_| expected())?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|_| expected())?;
+    match Duration::try_from(signed) {
+        Ok(duration) if duration.subsec_nanos() == 0 => Ok(duration),
+        _ => Err(expected()),
     }
-    if !number.is_empty() {
-        return Err(expected());
-    }
-    Ok(Duration::from_secs(total))
 }
 
 /// A duration in the largest units that divide it exactly: `90d`, `36h`, `1w`, `45s`.
@@ -288,10 +172,33 @@ mod tests {
         assert_eq!(t.to_string(), "2000-02-29T00:00:00.000Z");
         let t = parse_timestamp("1999-12-31T23:59:59-00:30").unwrap();
         assert_eq!(t.to_string(), "2000-01-01T00:29:59.000Z");
-        assert!(parse_timestamp("2023-02-29").is_err());
-        assert!(parse_timestamp("2026-13-01").is_err());
-        assert!(parse_timestamp("yesterday").is_err());
-        assert!(parse_timestamp("2026-03-01T25:00:00Z").is_err());
+        for (text, expected) in [
+            ("2026-03-01 12:00:00z", "2026-03-01T12:00:00.000Z"),
+            ("2026-03-01t12:00:00Z", "2026-03-01T12:00:00.000Z"),
+            ("2026-03-01T12:00:00", "2026-03-01T12:00:00.000Z"),
+            ("2026-03-01T12:00Z", "2026-03-01T12:00:00.000Z"),
+            ("2026-03-01T12:00:00.123456789Z", "2026-03-01T12:00:00.123Z"),
+            ("1970-01-01", "1970-01-01T00:00:00.000Z"),
+        ] {
+            assert_eq!(
+                parse_timestamp(text).unwrap().to_string(),
+                expected,
+                "{text}"
+            );
+        }
+        for text in [
+            "2023-02-29",
+            "2026-13-01",
+            "yesterday",
+            "2026-03-01T25:00:00Z",
+            "1969-12-31T23:59:59Z",
+            "@-1",
+            "@12x",
+            "",
+        ] {
+            let err = parse_timestamp(text).unwrap_err();
+            assert!(err.contains("is not a time"), "{text}: {err}");
+        }
     }
 
     #[test]
@@ -308,7 +215,8 @@ mod tests {
             parse_timestamp_at("-1d", Timestamp::UNIX_EPOCH).unwrap(),
             Timestamp::UNIX_EPOCH
         );
-        assert!(parse_timestamp_at("+1d", Timestamp::from_unix_millis(u64::MAX)).is_err());
+        let err = parse_timestamp_at("+1d", Timestamp::from_unix_millis(u64::MAX)).unwrap_err();
+        assert!(err.contains("too far in the future"), "{err}");
     }
 
     #[test]
@@ -322,9 +230,23 @@ mod tests {
             Duration::from_secs(36 * 3600)
         );
         assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert!(parse_duration("12x").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("12h3").is_err());
+        assert_eq!(
+            parse_duration("2 weeks").unwrap(),
+            Duration::from_secs(14 * 86_400)
+        );
+        for text in [
+            "12x",
+            "h",
+            "12h3",
+            "",
+            "99999999999999999999w",
+            "-1d",
+            "1.5s",
+            "1mo",
+        ] {
+            let err = parse_duration(text).unwrap_err();
+            assert!(err.contains("is not a duration"), "{text}: {err}");
+        }
         assert_eq!(format_duration(Duration::from_secs(90 * 86_400)), "90d");
         assert_eq!(format_duration(Duration::from_secs(14 * 86_400)), "2w");
         assert_eq!(format_duration(Duration::from_secs(36 * 3600)), "36h");
