@@ -242,7 +242,7 @@ impl FileBackend {
     }
 
     /// Remove a vault file and SQLite's side files, ignoring files that are not there.
-    pub fn remove(path: &Path) {
+    pub(crate) fn remove(path: &Path) {
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let mut name = path.as_os_str().to_owned();
             name.push(suffix);
