@@ -44,6 +44,65 @@ pub enum StoreError {
     #[error("{0} already exists")]
     AlreadyExists(String),
 
+    /// A recovery key or share as typed does not decode: a group or checksum does not match.
+    #[error("the {what} is mistyped: {reason}")]
+    Mistyped {
+        /// What was typed.
+        what: &'static str,
+        /// Which part, and what to do (never the secret itself).
+        reason: String,
+    },
+
+    /// The secret offered (recovery key, shares, an external key) does not open any slot of
+    /// its kind in this vault.
+    #[error("the {what} does not open this vault")]
+    SlotRefused {
+        /// What was offered.
+        what: &'static str,
+    },
+
+    /// The vault has no keyslot of the kind offered.
+    #[error("this vault has no {what} slot")]
+    NoSlot {
+        /// The kind of slot.
+        what: &'static str,
+    },
+
+    /// No keyslot has this id.
+    #[error("this vault has no keyslot {0}")]
+    NoSuchSlot(u32),
+
+    /// Removing the slot would leave the vault with no way to open it.
+    #[error("keyslot {0} is the vault's last: add another before removing it")]
+    LastSlot(u32),
+
+    /// A keyslot request that cannot be met (an impossible threshold, a full header).
+    #[error("invalid keyslot: {0}")]
+    InvalidSlot(String),
+
+    /// A share given to open the vault belongs to another vault, or to a set that is not in
+    /// the vault (replaced, or altered).
+    #[error("share {index} does not belong to this vault's shares: {reason}")]
+    ForeignShare {
+        /// The share's number.
+        index: u8,
+        /// Whose it is, as far as it can be told.
+        reason: &'static str,
+    },
+
+    /// The shares given cannot open the vault together: too few, repeated, or of two sets.
+    #[error("cannot open the vault with these shares: {0}")]
+    Shares(String),
+
+    /// A device or service holding an external key (an HSM, a cloud KMS) failed or refused.
+    #[error("{provider}: {reason}")]
+    Provider {
+        /// The provider's name (`pkcs11`, `aws-kms`).
+        provider: String,
+        /// What went wrong, without credentials.
+        reason: String,
+    },
+
     /// No vault exists at the path.
     #[error("no vault at {0}")]
     NoVault(String),
@@ -208,7 +267,15 @@ impl StoreError {
             | StoreError::NameTaken(_)
             | StoreError::ReplaceRefused { .. }
             | StoreError::AlreadyExists(_) => ErrorKind::Conflict,
-            StoreError::InvalidBatch(_) => ErrorKind::InvalidInput,
+            StoreError::InvalidBatch(_)
+            | StoreError::Mistyped { .. }
+            | StoreError::InvalidSlot(_)
+            | StoreError::Shares(_) => ErrorKind::InvalidInput,
+            StoreError::SlotRefused { .. } => ErrorKind::Authentication,
+            StoreError::ForeignShare { .. } => ErrorKind::Integrity,
+            StoreError::NoSlot { .. } | StoreError::NoSuchSlot(_) => ErrorKind::NotFound,
+            StoreError::LastSlot(_) => ErrorKind::Conflict,
+            StoreError::Provider { .. } => ErrorKind::Unavailable,
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
             StoreError::WrongPassword
             | StoreError::NotAVault { .. }

@@ -118,7 +118,7 @@ pub fn verify_header(bytes: &[u8]) -> Result<()> {
 /// Whatever opening a vault with this header and password would report.
 pub fn unlock_header(bytes: &[u8], password: &[u8]) -> Result<()> {
     let header = Header::parse(bytes, "fuzz input")?;
-    let master = header.unlock(password)?;
+    let master = header.unlock(&crate::Unlock::Password(password))?;
     let barrier = Barrier::new(&master, header.vault_id)?;
     header.verify_mac(&barrier)
 }

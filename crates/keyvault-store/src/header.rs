@@ -4,12 +4,16 @@
 //! under a key-encryption key. A password slot derives that key with Argon2id from the password
 //! and a per-slot random salt, and binds the vault id, the slot id, the Argon2 parameters and the
 //! salt as associated data, so none of them can be changed without the slot failing to open.
-//! Changing the password rewraps the master key; no record is re-encrypted.
+//! Changing the password rewraps the master key; no record is re-encrypted. Recovery-key,
+//! shares and external slots wrap the same master key under keys from [`crate::custody`].
 //!
 //! The header is stored unsealed (it holds what unlocking needs) as bounded JSON, and carries an
 //! HMAC under a master-key subkey over all its fields, checked after unlocking.
 
+use std::collections::BTreeMap;
+
 use keyvault_core::Timestamp;
+use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::mac::hmac_sha256;
 use keyvault_crypto::password::{MAX_SALT_LEN, MIN_SALT_LEN, derive_key};
 use keyvault_crypto::{
@@ -18,6 +22,7 @@ use keyvault_crypto::{
 use serde::{Deserialize, Serialize};
 
 use crate::barrier::{Barrier, VAULT_ID_LEN};
+use crate::custody::{ExternalWrapper, RecoveryKey, Share, Unlock, combine_shares, deal_shares};
 use crate::error::{Result, StoreError};
 
 /// The header format this version writes and reads: the version of the whole vault file.
@@ -51,20 +56,80 @@ pub(crate) struct Keyslot {
     pub(crate) kind: SlotKind,
 }
 
-/// The kinds of keyslot. Recovery-key and hardware slots can join this enum later.
+/// The kinds of keyslot. In each, `wrapped` is `nonce || master key || tag` (XChaCha20-Poly1305)
+/// in hex, under the slot's key-encryption key, with the slot's fields as associated data.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum SlotKind {
-    /// Argon2id(password, salt) wraps the master key.
+    /// Argon2id(password, salt) is the key-encryption key.
     Password {
         /// Per-slot random salt, hex.
         salt: String,
         memory_kib: u32,
         iterations: u32,
         lanes: u32,
-        /// `nonce || wrapped master key || tag` (XChaCha20-Poly1305), hex.
         wrapped: String,
     },
+    /// HKDF-SHA256 of a 256-bit recovery key is the key-encryption key.
+    Recovery { wrapped: String },
+    /// HKDF-SHA256 of a secret split into `count` shares, any `threshold` of which recover it.
+    Shares {
+        /// The share set's random id, hex; every share names it.
+        set_id: String,
+        threshold: u8,
+        count: u8,
+        /// [`Share::digest`] of share 1, 2, ... `count`, hex: checks a share without opening.
+        digests: Vec<String>,
+        wrapped: String,
+    },
+    /// A random slot key, wrapped by a provider outside the vault (HSM, cloud KMS), is the
+    /// key-encryption key.
+    External {
+        /// The provider's name ([`ExternalWrapper::name`]).
+        provider: String,
+        /// Its non-secret settings ([`ExternalWrapper::settings`]).
+        settings: BTreeMap<String, String>,
+        /// The slot key as the provider wrapped it, hex.
+        sealed_key: String,
+        wrapped: String,
+    },
+}
+
+/// A keyslot as slot listings show it: its kind and non-secret settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SlotDescription {
+    /// A password slot and its Argon2id costs.
+    Password {
+        /// The costs of deriving its key.
+        argon2: Argon2Params,
+    },
+    /// A recovery-key slot.
+    Recovery,
+    /// A shares slot.
+    Shares {
+        /// How many shares open it.
+        threshold: u8,
+        /// How many shares were dealt.
+        count: u8,
+    },
+    /// A slot opened by a provider outside the vault.
+    External {
+        /// The provider (`pkcs11`, `aws-kms`).
+        provider: String,
+        /// Its settings (token and key labels, a key id).
+        settings: BTreeMap<String, String>,
+    },
+}
+
+/// One keyslot of a vault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlotInfo {
+    /// The slot's id, stable for its life.
+    pub id: u32,
+    /// What opens it.
+    pub slot: SlotDescription,
 }
 
 impl Header {
@@ -141,14 +206,28 @@ impl Header {
             .map_err(|err| StoreError::Corrupt(format!("cannot encode the header: {err}")))
     }
 
-    /// Try every password slot; the master key of the first that opens.
-    pub(crate) fn unlock(&self, password: &[u8]) -> Result<SecretKey> {
+    /// The master key, from the first slot of the offered kind that opens.
+    pub(crate) fn unlock(&self, how: &Unlock<'_>) -> Result<SecretKey> {
+        match how {
+            Unlock::Password(password) => self.unlock_password(password),
+            Unlock::Recovery(key) => self.unlock_recovery(key),
+            Unlock::Shares(shares) => self.unlock_shares(shares),
+            Unlock::External(wrapper) => self.unlock_external(*wrapper),
+        }
+    }
+
+    fn unlock_password(&self, password: &[u8]) -> Result<SecretKey> {
+        let mut any = false;
         for slot in &self.slots {
-            let PasswordSlot {
+            let Some(PasswordSlot {
                 salt,
                 wrapped,
                 params,
-            } = slot.prepare()?;
+            }) = slot.prepare()?
+            else {
+                continue;
+            };
+            any = true;
             let kek = AeadKey::new(
                 Algorithm::XChaCha20Poly1305,
                 &derive_key(password, &salt, &params)?,
@@ -158,7 +237,345 @@ impl Header {
                 return Ok(SecretKey::from_slice(&master)?);
             }
         }
-        Err(StoreError::WrongPassword)
+        if any {
+            Err(StoreError::WrongPassword)
+        } else {
+            Err(StoreError::NoSlot { what: "password" })
+        }
+    }
+
+    fn unlock_recovery(&self, key: &RecoveryKey) -> Result<SecretKey> {
+        let kek = recovery_kek(key, &self.vault_id)?;
+        let mut any = false;
+        for slot in &self.slots {
+            if let SlotKind::Recovery { wrapped } = &slot.kind {
+                any = true;
+                if let Some(master) = open_master(&kek, wrapped, &self.kind_aad(slot))? {
+                    return Ok(master);
+                }
+            }
+        }
+        Err(if any {
+            StoreError::SlotRefused {
+                what: "recovery key",
+            }
+        } else {
+            StoreError::NoSlot {
+                what: "recovery key",
+            }
+        })
+    }
+
+    fn unlock_shares(&self, shares: &[Share]) -> Result<SecretKey> {
+        let first = shares
+            .first()
+            .ok_or_else(|| StoreError::Shares("no share was given".to_owned()))?;
+        for share in shares {
+            if share.vault_id != self.vault_id {
+                return Err(StoreError::ForeignShare {
+                    index: share.index,
+                    reason: "it is a share of another vault",
+                });
+            }
+            if share.set_id != first.set_id {
+                return Err(StoreError::Shares(
+                    "they come from two different sets of shares".to_owned(),
+                ));
+            }
+        }
+        let set_id = hex::encode(first.set_id);
+        let slot = self
+            .slots
+            .iter()
+            .find(|slot| matches!(&slot.kind, SlotKind::Shares { set_id: id, .. } if *id == set_id))
+            .ok_or(
+                if self
+                    .slots
+                    .iter()
+                    .any(|slot| matches!(slot.kind, SlotKind::Shares { .. }))
+                {
+                    StoreError::ForeignShare {
+                        index: first.index,
+                        reason: "its set is not among the vault's keyslots (replaced or removed)",
+                    }
+                } else {
+                    StoreError::NoSlot { what: "shares" }
+                },
+            )?;
+        let SlotKind::Shares {
+            threshold,
+            count,
+            digests,
+            wrapped,
+            ..
+        } = &slot.kind
+        else {
+            return Err(StoreError::NoSlot { what: "shares" });
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        for share in shares {
+            if !seen.insert(share.index) {
+                return Err(StoreError::Shares(format!(
+                    "share {} was given twice",
+                    share.index
+                )));
+            }
+            let kept = digests.get(usize::from(share.index).wrapping_sub(1));
+            let matches = kept.is_some_and(|kept| {
+                constant_time_eq(kept.as_bytes(), hex::encode(share.digest()).as_bytes())
+            });
+            if share.threshold != *threshold || share.count != *count || !matches {
+                return Err(StoreError::ForeignShare {
+                    index: share.index,
+                    reason: "it does not match the digest the vault keeps of it (altered?)",
+                });
+            }
+        }
+        if shares.len() < usize::from(*threshold) {
+            return Err(StoreError::Shares(format!(
+                "{} of {count} shares given; any {threshold} open the vault",
+                shares.len()
+            )));
+        }
+        let secret = combine_shares(shares, *threshold)?;
+        let kek = shares_kek(&secret, &first.set_id)?;
+        open_master(&kek, wrapped, &self.kind_aad(slot))?
+            .ok_or(StoreError::SlotRefused { what: "shares" })
+    }
+
+    fn unlock_external(&self, wrapper: &dyn ExternalWrapper) -> Result<SecretKey> {
+        let mut failure = None;
+        for slot in &self.slots {
+            let SlotKind::External {
+                provider,
+                sealed_key,
+                wrapped,
+                ..
+            } = &slot.kind
+            else {
+                continue;
+            };
+            if provider != wrapper.name() {
+                continue;
+            }
+            let sealed_key = decode_hex(sealed_key, "keyslot")?;
+            let slot_key = match wrapper.unwrap(&sealed_key, &self.external_context(slot.id)) {
+                Ok(slot_key) => slot_key,
+                Err(err) => {
+                    failure = Some(err);
+                    continue;
+                }
+            };
+            let kek = AeadKey::new(Algorithm::XChaCha20Poly1305, &slot_key)?;
+            if let Some(master) = open_master(&kek, wrapped, &self.kind_aad(slot))? {
+                return Ok(master);
+            }
+            failure = Some(StoreError::SlotRefused {
+                what: "external key",
+            });
+        }
+        Err(failure.unwrap_or(StoreError::NoSlot {
+            what: wrapper.name(),
+        }))
+    }
+
+    /// What an external provider binds its wrapping to: this vault, this slot.
+    fn external_context(&self, slot_id: u32) -> Vec<u8> {
+        let mut context = b"keyvault external keyslot v1 ".to_vec();
+        context.extend_from_slice(hex::encode(self.vault_id).as_bytes());
+        context.extend_from_slice(format!(" {slot_id}").as_bytes());
+        context
+    }
+
+    /// The slots as listings show them.
+    pub(crate) fn describe_slots(&self) -> Vec<SlotInfo> {
+        self.slots
+            .iter()
+            .map(|slot| SlotInfo {
+                id: slot.id,
+                slot: match &slot.kind {
+                    SlotKind::Password {
+                        memory_kib,
+                        iterations,
+                        lanes,
+                        ..
+                    } => SlotDescription::Password {
+                        argon2: Argon2Params {
+                            memory_kib: *memory_kib,
+                            iterations: *iterations,
+                            lanes: *lanes,
+                        },
+                    },
+                    SlotKind::Recovery { .. } => SlotDescription::Recovery,
+                    SlotKind::Shares {
+                        threshold, count, ..
+                    } => SlotDescription::Shares {
+                        threshold: *threshold,
+                        count: *count,
+                    },
+                    SlotKind::External {
+                        provider, settings, ..
+                    } => SlotDescription::External {
+                        provider: provider.clone(),
+                        settings: settings.clone(),
+                    },
+                },
+            })
+            .collect()
+    }
+
+    /// Whether `share` is one of this vault's current shares: its vault, set, position and
+    /// digest all match. Needs no secret of the vault.
+    pub(crate) fn check_share(&self, share: &Share) -> Result<()> {
+        if share.vault_id != self.vault_id {
+            return Err(StoreError::ForeignShare {
+                index: share.index,
+                reason: "it is a share of another vault",
+            });
+        }
+        let set_id = hex::encode(share.set_id);
+        let kept = self.slots.iter().find_map(|slot| match &slot.kind {
+            SlotKind::Shares {
+                set_id: id,
+                threshold,
+                count,
+                digests,
+                ..
+            } if *id == set_id && share.threshold == *threshold && share.count == *count => {
+                digests.get(usize::from(share.index).wrapping_sub(1))
+            }
+            _ => None,
+        });
+        match kept {
+            Some(kept)
+                if constant_time_eq(kept.as_bytes(), hex::encode(share.digest()).as_bytes()) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err(StoreError::ForeignShare {
+                index: share.index,
+                reason: "it does not match the digest the vault keeps of it (altered?)",
+            }),
+            None => Err(StoreError::ForeignShare {
+                index: share.index,
+                reason: "its set is not among the vault's keyslots (replaced or removed)",
+            }),
+        }
+    }
+
+    /// The same header with one more slot, built by `build` for the next free slot id.
+    pub(crate) fn with_slot(
+        &self,
+        barrier: &Barrier,
+        build: impl FnOnce(u32, &[u8; VAULT_ID_LEN]) -> Result<SlotKind>,
+    ) -> Result<(Header, u32)> {
+        if self.slots.len() >= MAX_SLOTS {
+            return Err(StoreError::InvalidSlot(format!(
+                "a vault holds at most {MAX_SLOTS} keyslots; remove one first"
+            )));
+        }
+        let id = self.next_slot_id();
+        let mut header = self.clone();
+        header.slots.push(Keyslot {
+            id,
+            kind: build(id, &self.vault_id)?,
+        });
+        header.seal_mac(barrier);
+        Ok((header, id))
+    }
+
+    /// The same header without slot `id`, which must not be the last.
+    pub(crate) fn without_slot(&self, barrier: &Barrier, id: u32) -> Result<Header> {
+        if !self.slots.iter().any(|slot| slot.id == id) {
+            return Err(StoreError::NoSuchSlot(id));
+        }
+        if self.slots.len() == 1 {
+            return Err(StoreError::LastSlot(id));
+        }
+        let mut header = self.clone();
+        header.slots.retain(|slot| slot.id != id);
+        header.seal_mac(barrier);
+        Ok(header)
+    }
+
+    fn next_slot_id(&self) -> u32 {
+        self.slots
+            .iter()
+            .map(|slot| slot.id)
+            .max()
+            .map_or(0, |id| id.saturating_add(1))
+    }
+
+    /// A recovery slot wrapping `master`, and its key.
+    pub(crate) fn recovery_slot(
+        master: &SecretKey,
+        vault_id: &[u8; VAULT_ID_LEN],
+        id: u32,
+    ) -> Result<(SlotKind, RecoveryKey)> {
+        let key = RecoveryKey::generate()?;
+        let kek = recovery_kek(&key, vault_id)?;
+        let mut kind = SlotKind::Recovery {
+            wrapped: String::new(),
+        };
+        let wrapped = kek.seal(master.expose_secret(), &kind_aad(vault_id, id, &kind))?;
+        kind = SlotKind::Recovery {
+            wrapped: encode_hex(&wrapped),
+        };
+        Ok((kind, key))
+    }
+
+    /// A shares slot wrapping `master`, and its shares.
+    pub(crate) fn shares_slot(
+        master: &SecretKey,
+        vault_id: &[u8; VAULT_ID_LEN],
+        id: u32,
+        threshold: u8,
+        count: u8,
+    ) -> Result<(SlotKind, Vec<Share>)> {
+        let (secret, set_id, shares) = deal_shares(*vault_id, threshold, count)?;
+        let kek = shares_kek(&secret, &set_id)?;
+        let mut kind = SlotKind::Shares {
+            set_id: hex::encode(set_id),
+            threshold,
+            count,
+            digests: shares
+                .iter()
+                .map(|share| hex::encode(share.digest()))
+                .collect(),
+            wrapped: String::new(),
+        };
+        let wrapped = kek.seal(master.expose_secret(), &kind_aad(vault_id, id, &kind))?;
+        if let SlotKind::Shares { wrapped: slot, .. } = &mut kind {
+            *slot = encode_hex(&wrapped);
+        }
+        Ok((kind, shares))
+    }
+
+    /// A slot whose random key `wrapper` wraps.
+    pub(crate) fn external_slot(
+        &self,
+        master: &SecretKey,
+        id: u32,
+        wrapper: &dyn ExternalWrapper,
+    ) -> Result<SlotKind> {
+        let slot_key = SecretKey::generate()?;
+        let sealed_key = wrapper.wrap(&slot_key, &self.external_context(id))?;
+        let mut kind = SlotKind::External {
+            provider: wrapper.name().to_owned(),
+            settings: wrapper.settings(),
+            sealed_key: encode_hex(&sealed_key),
+            wrapped: String::new(),
+        };
+        let kek = AeadKey::new(Algorithm::XChaCha20Poly1305, &slot_key)?;
+        let wrapped = kek.seal(master.expose_secret(), &kind_aad(&self.vault_id, id, &kind))?;
+        if let SlotKind::External { wrapped: slot, .. } = &mut kind {
+            *slot = encode_hex(&wrapped);
+        }
+        Ok(kind)
+    }
+
+    fn kind_aad(&self, slot: &Keyslot) -> Vec<u8> {
+        kind_aad(&self.vault_id, slot.id, &slot.kind)
     }
 
     /// Every check [`Header::unlock`] makes before deriving a key, on every slot.
@@ -190,20 +607,17 @@ impl Header {
         params: &Argon2Params,
     ) -> Result<Header> {
         let mut header = self.clone();
-        let id = header
+        let id = self.next_slot_id();
+        header
             .slots
-            .iter()
-            .map(|slot| slot.id)
-            .max()
-            .unwrap_or(0)
-            .saturating_add(1);
-        header.slots = vec![password_slot(
+            .retain(|slot| !matches!(slot.kind, SlotKind::Password { .. }));
+        header.slots.push(password_slot(
             id,
             master,
             new_password,
             params,
             &self.vault_id,
-        )?];
+        )?);
         header.seal_mac(barrier);
         Ok(header)
     }
@@ -225,20 +639,34 @@ impl Header {
         field(&self.vault_id);
         field(&self.created_at.as_unix_millis().to_be_bytes());
         for slot in &self.slots {
-            let SlotKind::Password {
+            if let SlotKind::Password {
                 salt,
                 memory_kib,
                 iterations,
                 lanes,
                 wrapped,
-            } = &slot.kind;
-            field(b"password");
-            field(&slot.id.to_be_bytes());
-            field(salt.as_bytes());
-            field(&memory_kib.to_be_bytes());
-            field(&iterations.to_be_bytes());
-            field(&lanes.to_be_bytes());
-            field(wrapped.as_bytes());
+            } = &slot.kind
+            {
+                field(b"password");
+                field(&slot.id.to_be_bytes());
+                field(salt.as_bytes());
+                field(&memory_kib.to_be_bytes());
+                field(&iterations.to_be_bytes());
+                field(&lanes.to_be_bytes());
+                field(wrapped.as_bytes());
+            } else {
+                // The other kinds: their associated data already lists every field but
+                // `wrapped` (and the external provider's sealed key) in a fixed order.
+                field(&kind_aad(&self.vault_id, slot.id, &slot.kind));
+                let (SlotKind::Recovery { wrapped }
+                | SlotKind::Shares { wrapped, .. }
+                | SlotKind::External { wrapped, .. }
+                | SlotKind::Password { wrapped, .. }) = &slot.kind;
+                if let SlotKind::External { sealed_key, .. } = &slot.kind {
+                    field(sealed_key.as_bytes());
+                }
+                field(wrapped.as_bytes());
+            }
         }
         mac
     }
@@ -256,16 +684,20 @@ struct PasswordSlot {
 static_assertions::assert_not_impl_any!(PasswordSlot: std::fmt::Debug, Copy);
 
 impl Keyslot {
-    /// Decode the slot's hex fields and bound its salt and Argon2 parameters, so a hostile
-    /// header is refused before any derivation (and cannot make us allocate gigabytes).
-    fn prepare(&self) -> Result<PasswordSlot> {
+    /// For a password slot: decode its hex fields and bound its salt and Argon2 parameters, so
+    /// a hostile header is refused before any derivation (and cannot make us allocate
+    /// gigabytes). `None` for the other kinds, which derive nothing expensive.
+    fn prepare(&self) -> Result<Option<PasswordSlot>> {
         let SlotKind::Password {
             salt,
             memory_kib,
             iterations,
             lanes,
             wrapped,
-        } = &self.kind;
+        } = &self.kind
+        else {
+            return Ok(None);
+        };
         let salt = decode_hex(salt, "keyslot salt")?;
         let wrapped = decode_hex(wrapped, "keyslot")?;
         let params = Argon2Params {
@@ -279,11 +711,11 @@ impl Keyslot {
         if !(MIN_SALT_LEN..=MAX_SALT_LEN).contains(&salt.len()) {
             return Err(StoreError::tampered("keyslot salt"));
         }
-        Ok(PasswordSlot {
+        Ok(Some(PasswordSlot {
             salt,
             wrapped,
             params,
-        })
+        }))
     }
 }
 
@@ -327,6 +759,67 @@ fn slot_aad(vault_id: &[u8], slot_id: u32, params: &Argon2Params, salt: &[u8]) -
     aad.extend_from_slice(&params.lanes.to_be_bytes());
     aad.extend_from_slice(salt);
     aad
+}
+
+/// What a recovery, shares or external slot's wrapping binds: the vault, the slot id, its kind
+/// and every field but the wrapped key itself, each length-prefixed.
+fn kind_aad(vault_id: &[u8], slot_id: u32, kind: &SlotKind) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(128);
+    let mut field = |bytes: &[u8]| {
+        aad.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
+        aad.extend_from_slice(bytes);
+    };
+    field(b"keyvault keyslot v2");
+    field(vault_id);
+    field(&slot_id.to_be_bytes());
+    match kind {
+        SlotKind::Password { .. } => field(b"password"),
+        SlotKind::Recovery { .. } => field(b"recovery"),
+        SlotKind::Shares {
+            set_id,
+            threshold,
+            count,
+            digests,
+            ..
+        } => {
+            field(b"shares");
+            field(set_id.as_bytes());
+            field(&[*threshold, *count]);
+            for digest in digests {
+                field(digest.as_bytes());
+            }
+        }
+        SlotKind::External {
+            provider, settings, ..
+        } => {
+            field(b"external");
+            field(provider.as_bytes());
+            for (name, value) in settings {
+                field(name.as_bytes());
+                field(value.as_bytes());
+            }
+        }
+    }
+    aad
+}
+
+fn recovery_kek(key: &RecoveryKey, vault_id: &[u8]) -> Result<AeadKey> {
+    let kek = derive_subkey(key.secret(), "keyvault recovery keyslot", vault_id)?;
+    Ok(AeadKey::new(Algorithm::XChaCha20Poly1305, &kek)?)
+}
+
+fn shares_kek(secret: &SecretKey, set_id: &[u8]) -> Result<AeadKey> {
+    let kek = derive_subkey(secret, "keyvault shares keyslot", set_id)?;
+    Ok(AeadKey::new(Algorithm::XChaCha20Poly1305, &kek)?)
+}
+
+/// Open a slot's wrapped master key: `None` when it does not authenticate under `kek`.
+fn open_master(kek: &AeadKey, wrapped: &str, aad: &[u8]) -> Result<Option<SecretKey>> {
+    let wrapped = decode_hex(wrapped, "keyslot")?;
+    match kek.open(&wrapped, aad) {
+        Ok(master) => Ok(Some(SecretKey::from_slice(&master)?)),
+        Err(_) => Ok(None),
+    }
 }
 
 pub(crate) fn encode_hex(bytes: &[u8]) -> String {

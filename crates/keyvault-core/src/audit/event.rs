@@ -127,6 +127,10 @@ audit_operations! {
     Rewrap = 35, "rewrap";
     /// Generate a data key and return it with its wrapped form.
     GenerateDataKey = 36, "generate_data_key";
+    /// Add a keyslot (a recovery key, a set of shares, a hardware or cloud key) to a vault.
+    AddSlot = 37, "add_slot";
+    /// Remove a keyslot from a vault.
+    RemoveSlot = 38, "remove_slot";
 }
 
 impl fmt::Display for AuditOperation {

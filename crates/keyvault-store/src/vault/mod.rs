@@ -9,6 +9,7 @@
 mod audit;
 mod keys;
 mod portable;
+mod slots;
 mod usage;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use crate::backend::{Backend, Batch, BusyWait, Expect, FileBackend, MemoryBacken
 use crate::barrier::{Barrier, Table, singleton_key};
 use crate::clock::{Clock, SystemClock};
 use crate::counters::Counters;
+use crate::custody::Unlock;
 use crate::dangerous::DangerousVault;
 use crate::error::{Result, StoreError};
 use crate::head::{self, RecordHead};
@@ -242,8 +244,20 @@ impl FileVault {
         password: &[u8],
         options: VaultOptions,
     ) -> Result<Self> {
+        FileVault::open_file_with(path, &Unlock::Password(password), options)
+    }
+
+    /// Open the vault file at `path` through any kind of keyslot.
+    ///
+    /// # Errors
+    /// As [`FileVault::open_file`], and for other slot kinds as [`Vault::open_with`].
+    pub fn open_file_with(
+        path: impl AsRef<std::path::Path>,
+        how: &Unlock<'_>,
+        options: VaultOptions,
+    ) -> Result<Self> {
         let backend = FileBackend::open(path)?.with_busy_wait(options.busy_wait.clone())?;
-        Vault::open(backend, password, options)
+        Vault::open_with(backend, how, options)
     }
 }
 
@@ -312,7 +326,19 @@ impl<B: Backend> Vault<B> {
     /// [`StoreError::RecordsRolledBack`] if a record was put back from an older copy, deleted or
     /// added.
     pub fn open(backend: B, password: &[u8], options: VaultOptions) -> Result<Self> {
-        let unlocked = unlock_checked(&backend, password)?;
+        Vault::open_with(backend, &Unlock::Password(password), options)
+    }
+
+    /// Open an existing vault through any kind of keyslot: a password, the recovery key, enough
+    /// shares, or a provider holding an external key. Checks as [`Vault::open`].
+    ///
+    /// # Errors
+    /// As [`Vault::open`]; [`StoreError::NoSlot`] if the vault has no slot of the kind
+    /// offered; [`StoreError::SlotRefused`] if the secret opens none; for shares,
+    /// [`StoreError::ForeignShare`] and [`StoreError::Shares`]; [`StoreError::Provider`]
+    /// when an external provider fails.
+    pub fn open_with(backend: B, how: &Unlock<'_>, options: VaultOptions) -> Result<Self> {
+        let unlocked = unlock_checked(&backend, how)?;
         let vault = Vault::assemble(backend, options, Arc::new(unlocked));
         let now = vault.now();
         vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
@@ -371,7 +397,15 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// As [`Vault::open`].
     pub fn unlock(&self, password: &[u8]) -> Result<()> {
-        let unlocked = unlock_checked(&self.backend, password)?;
+        self.unlock_with(&Unlock::Password(password))
+    }
+
+    /// Unlock a locked vault through any kind of keyslot.
+    ///
+    /// # Errors
+    /// As [`Vault::open_with`].
+    pub fn unlock_with(&self, how: &Unlock<'_>) -> Result<()> {
+        let unlocked = unlock_checked(&self.backend, how)?;
         *self.unlocked.write().map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
         let now = self.now();
         self.audit_usage(self.event(now, AuditOperation::Unlock, Outcome::Ok))
@@ -646,10 +680,10 @@ pub(crate) fn outcome_of_result<T>(result: &Result<T>) -> Outcome {
 /// Unlock with `password`, then check every record against the record head. Reading the
 /// records needs no key, so it runs on a second thread beside the password derivation, and
 /// opening a large vault costs little more than the derivation itself.
-fn unlock_checked<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> {
+fn unlock_checked<B: Backend>(backend: &B, how: &Unlock<'_>) -> Result<Unlocked> {
     let (unlocked, scanned) = std::thread::scope(|scope| {
         let scanning = scope.spawn(|| head::scan(backend));
-        let unlocked = unlock_backend(backend, password);
+        let unlocked = unlock_backend(backend, how);
         let scanned = scanning
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -661,7 +695,7 @@ fn unlock_checked<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> 
 }
 
 /// Read the header, unlock a keyslot, derive the subkeys and check the header's MAC.
-fn unlock_backend<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> {
+fn unlock_backend<B: Backend>(backend: &B, how: &Unlock<'_>) -> Result<Unlocked> {
     let record =
         backend
             .get(&singleton_key(Table::Header))?
@@ -670,7 +704,7 @@ fn unlock_backend<B: Backend>(backend: &B, password: &[u8]) -> Result<Unlocked> 
                 reason: "it holds no vault header".to_owned(),
             })?;
     let header = Header::parse(&record.value, &backend.describe())?;
-    let master = header.unlock(password)?;
+    let master = header.unlock(how)?;
     let barrier = Barrier::new(&master, header.vault_id)?;
     header.verify_mac(&barrier)?;
     Ok(Unlocked { master, barrier })
