@@ -66,6 +66,9 @@ pub(crate) struct Global {
     /// Read the vault password from FILE (else KEYVAULT_PASSWORD_FILE, KEYVAULT_PASSWORD, a prompt)
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) password_file: Option<PathBuf>,
+    /// Open the vault with the share in FILE (repeat for each; see `keyvault slot`)
+    #[arg(long = "share", global = true, value_name = "FILE")]
+    pub(crate) share_files: Vec<PathBuf>,
     /// Print one JSON document on stdout instead of text
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -81,7 +84,7 @@ pub(crate) struct Global {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create a new vault (the password is asked twice on a terminal)
-    Init,
+    Init(InitArgs),
     /// Change the vault password (the master key is rewrapped; keys are untouched)
     Passwd,
     /// Show the vault: path, keys by state, audit log size, file permissions
@@ -91,6 +94,9 @@ pub(crate) enum Command {
     /// Create, inspect, rotate and govern keys
     #[command(subcommand)]
     Key(KeyCommand),
+    /// List, add and remove the vault's keyslots: recovery key, M-of-N shares, password
+    #[command(subcommand)]
+    Slot(SlotCommand),
     /// Encrypt stdin or a file with a key (files and --format stream use the streaming format)
     Encrypt(EncryptArgs),
     /// Decrypt an envelope (binary or kv1: text) or an encrypted stream; no key name needed
@@ -652,6 +658,84 @@ pub(crate) struct MigrateArgs {
     /// What to do with keys whose name or id the vault already uses
     #[arg(long, value_enum, default_value_t = ConflictArg::Refuse)]
     pub(crate) on_conflict: ConflictArg,
+}
+
+/// `keyvault init`.
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Also add a recovery-key slot and print its key once
+    #[arg(long)]
+    pub(crate) recovery: bool,
+    /// Also add a shares slot: any M of N shares open the vault (written to --out-dir)
+    #[arg(long, value_name = "M/N", value_parser = shares_spec, requires = "out_dir")]
+    pub(crate) shares: Option<(u8, u8)>,
+    /// Where --shares writes its share files
+    #[arg(long, value_name = "DIR", requires = "shares")]
+    pub(crate) out_dir: Option<PathBuf>,
+}
+
+fn shares_spec(text: &str) -> Result<(u8, u8), String> {
+    let (threshold, count) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not M/N (for example 3/5)"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u8>()
+            .map_err(|_| format!("{text:?} is not M/N (for example 3/5)"))
+    };
+    Ok((number(threshold)?, number(count)?))
+}
+
+/// `keyvault slot`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SlotCommand {
+    /// List the keyslots: id, kind and settings
+    List,
+    /// Add a keyslot
+    #[command(subcommand)]
+    Add(SlotAddCommand),
+    /// Remove a keyslot (never the last); its bytes are scrubbed from the file
+    Remove(SlotIdArg),
+    /// Check share files against the vault without opening it (no password needed)
+    VerifyShare(VerifyShareArgs),
+}
+
+/// `keyvault slot add`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum SlotAddCommand {
+    /// A recovery key, printed once: keep it offline; it opens the vault without the password
+    Recovery,
+    /// A secret split into N share files, any M of which open the vault
+    Shares(AddSharesArgs),
+}
+
+/// `keyvault slot add shares`.
+#[derive(Debug, Args)]
+pub(crate) struct AddSharesArgs {
+    /// How many shares open the vault (M, at least 2)
+    #[arg(long, value_name = "M")]
+    pub(crate) threshold: u8,
+    /// How many shares to deal (N, at most 32)
+    #[arg(long = "shares", value_name = "N")]
+    pub(crate) count: u8,
+    /// Write share-I-of-N.txt files (0600) into DIR, one per custodian
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out_dir: PathBuf,
+}
+
+/// A keyslot id.
+#[derive(Debug, Args)]
+pub(crate) struct SlotIdArg {
+    /// The slot's id (from `keyvault slot list`)
+    pub(crate) id: u32,
+}
+
+/// `keyvault slot verify-share`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyShareArgs {
+    /// Share files to check
+    #[arg(required = true, value_name = "FILE")]
+    pub(crate) files: Vec<PathBuf>,
 }
 
 /// `migrate --on-conflict`.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use keyvault_crypto::Argon2Params;
-use keyvault_store::{BusyWait, FileVault, ManualClock, VaultOptions};
+use keyvault_store::{BusyWait, FileVault, ManualClock, RecoveryKey, Share, Unlock, VaultOptions};
 
 use crate::args::Global;
 use crate::exit::{Code, Failure};
@@ -61,17 +61,85 @@ impl<'a> Context<'a> {
         Source::vault(self.global.password_file.as_deref())
     }
 
-    /// Open the vault with its password.
+    /// Open the vault: with its password, or as `KEYVAULT_UNLOCK` says (`recovery`,
+    /// `shares`); `--share` files alone also choose shares.
     ///
     /// # Errors
-    /// No vault (exit 5), a wrong password or a foreign file (exit 3), other store errors.
+    /// No vault (exit 5), a wrong secret or a foreign file (exit 3), an unknown
+    /// `KEYVAULT_UNLOCK` (exit 2), other store errors.
     pub(crate) fn open_vault(&self) -> Result<FileVault> {
         let path = self.vault_path()?;
         if !path.exists() {
             return Err(no_vault_hint(&path).into());
         }
-        let password = self.vault_password().existing()?;
-        self.open_vault_with(&path, &password)
+        let method = std::env::var(UNLOCK_ENV).ok().filter(|m| !m.is_empty());
+        let method = match method.as_deref() {
+            None if !self.global.share_files.is_empty() => "shares",
+            None => "password",
+            Some(method) => method,
+        };
+        match method {
+            "password" => {
+                let password = self.vault_password().existing()?;
+                self.open_vault_with(&path, &password)
+            }
+            "recovery" => {
+                let text = Source::recovery().existing()?;
+                let text = std::str::from_utf8(&text)
+                    .map_err(|_| Failure::usage("the recovery key is not text"))?;
+                let key = RecoveryKey::from_text(text)?;
+                self.open_vault_by(&path, &Unlock::Recovery(&key))
+            }
+            "shares" => {
+                let shares = self.shares(&path)?;
+                self.open_vault_by(&path, &Unlock::Shares(&shares))
+            }
+            other => Err(Failure::usage(format!(
+                "{UNLOCK_ENV}={other:?} is not a way to open a vault: use password, recovery or \
+                 shares (this build has no pkcs11 or aws-kms provider)"
+            ))
+            .into()),
+        }
+    }
+
+    /// The shares named by `--share`, or asked for one by one on a terminal until as many as
+    /// the first one's threshold are in.
+    fn shares(&self, path: &Path) -> Result<Vec<Share>> {
+        let mut shares = self
+            .global
+            .share_files
+            .iter()
+            .map(|file| read_share(file))
+            .collect::<Result<Vec<_>>>()?;
+        let wanted = |shares: &[Share]| {
+            shares
+                .first()
+                .is_none_or(|first| shares.len() < usize::from(first.threshold()))
+        };
+        while wanted(&shares) {
+            let Some(typed) = Source::share(shares.len() + 1)? else {
+                if shares.is_empty() {
+                    return Err(Failure::usage(
+                        "no share given and no terminal to ask on: pass --share FILE once per \
+                         share",
+                    )
+                    .into());
+                }
+                // Too few: the vault says how many it needs.
+                break;
+            };
+            let text = std::str::from_utf8(&typed)
+                .map_err(|_| Failure::usage("a share is text (KVSHARE-...)"))?;
+            let share = Share::from_text(text)?;
+            log::info!(
+                "share {} of {} for the vault at {}",
+                share.index(),
+                share.count(),
+                path.display()
+            );
+            shares.push(share);
+        }
+        Ok(shares)
     }
 
     /// Open the vault at `path` with `password`.
@@ -79,11 +147,19 @@ impl<'a> Context<'a> {
     /// # Errors
     /// As [`Context::open_vault`].
     pub(crate) fn open_vault_with(&self, path: &Path, password: &[u8]) -> Result<FileVault> {
-        log::info!("opening the vault at {}", path.display());
+        self.open_vault_by(path, &Unlock::Password(password))
+    }
+
+    fn open_vault_by(&self, path: &Path, how: &Unlock<'_>) -> Result<FileVault> {
+        log::info!(
+            "opening the vault at {} ({})",
+            path.display(),
+            how.describe()
+        );
         let options = vault_options()?;
         let vault = {
             let _spinner = Spinner::start("unlocking the vault");
-            FileVault::open_file(path, password, options)
+            FileVault::open_file_with(path, how, options)
         }
         .with_context(|| format!("cannot open the vault at {}", path.display()))?;
         warn_permissions(&vault, path);
@@ -121,6 +197,31 @@ impl<'a> Context<'a> {
     pub(crate) fn new_vault_password(&self) -> Result<Password> {
         self.vault_password().new_password()
     }
+}
+
+/// The variable that chooses how the vault is opened: `password` (the default), `recovery`
+/// or `shares`.
+pub(crate) const UNLOCK_ENV: &str = "KEYVAULT_UNLOCK";
+
+/// Longest share file read.
+const MAX_SHARE_FILE: u64 = 16 * 1024;
+
+/// A share file: the share's text, after any `#` comment lines.
+pub(crate) fn read_share(path: &Path) -> Result<Share> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot read the share file {}", path.display()))?;
+    let mut content = zeroize::Zeroizing::new(String::new());
+    file.take(MAX_SHARE_FILE)
+        .read_to_string(&mut content)
+        .with_context(|| format!("cannot read the share file {}", path.display()))?;
+    let text: zeroize::Zeroizing<String> = zeroize::Zeroizing::new(
+        content
+            .lines()
+            .filter(|line| !line.trim_start().starts_with('#'))
+            .collect(),
+    );
+    Share::from_text(&text).with_context(|| format!("in the share file {}", path.display()))
 }
 
 /// The per-user default vault: `$XDG_DATA_HOME/keyvault/vault.db`, else

@@ -9,6 +9,7 @@
 //! | an export file's | `KEYVAULT_EXPORT_PASSWORD_FILE` | `KEYVAULT_EXPORT_PASSWORD` |
 //! | a backup's | `KEYVAULT_BACKUP_PASSWORD_FILE` | `KEYVAULT_BACKUP_PASSWORD` |
 //! | a rust-keyvault store's or export's | `KEYVAULT_MIGRATE_PASSWORD_FILE` | `KEYVAULT_MIGRATE_PASSWORD` |
+//! | the vault's recovery key (`KEYVAULT_UNLOCK=recovery`) | `KEYVAULT_RECOVERY_KEY_FILE` | `KEYVAULT_RECOVERY_KEY` |
 //!
 //! A password file holds the password alone; one trailing newline is ignored. Without a file
 //! or variable the password is asked for on the terminal without echo (twice when a new one
@@ -92,6 +93,25 @@ impl Source {
             file_env: "KEYVAULT_MIGRATE_PASSWORD_FILE",
             env: "KEYVAULT_MIGRATE_PASSWORD",
         }
+    }
+
+    /// The vault's recovery key, for `KEYVAULT_UNLOCK=recovery`.
+    pub(crate) fn recovery() -> Self {
+        Source {
+            what: "recovery key",
+            file_flag: None,
+            file_env: "KEYVAULT_RECOVERY_KEY_FILE",
+            env: "KEYVAULT_RECOVERY_KEY",
+        }
+    }
+
+    /// A share of the vault's shares slot, asked for on a terminal without echo (share files
+    /// come from `--share`); `None` without a terminal.
+    pub(crate) fn share(number: usize) -> Result<Option<Password>> {
+        if !terminal_available() {
+            return Ok(None);
+        }
+        ask(&format!("Share {number} (KVSHARE-...): ")).map(Some)
     }
 
     /// An existing password: asked once on a terminal.
@@ -238,7 +258,9 @@ mod tests {
         std::fs::write(&path, b"two\n\n").unwrap();
         assert_eq!(&read_file(&path, "test").unwrap()[..], b"two\n");
         std::fs::write(&path, b"\n").unwrap();
-        assert!(read_file(&path, "test").is_err());
+        let err = read_file(&path, "test").unwrap_err();
+        assert_eq!(crate::exit::classify(&err), Code::Usage);
+        assert!(err.to_string().contains("is empty"), "{err}");
     }
 
     #[test]

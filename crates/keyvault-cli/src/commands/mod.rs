@@ -5,6 +5,7 @@ mod data;
 mod docs;
 mod key;
 mod portable;
+mod slot;
 mod vault;
 
 use anyhow::{Context as _, Result};
@@ -20,11 +21,12 @@ use crate::context::Context;
 pub(crate) fn run(cli: &Cli) -> Result<()> {
     let ctx = Context::new(&cli.global);
     match &cli.command {
-        Command::Init => vault::init(&ctx),
+        Command::Init(args) => vault::init(&ctx, args),
         Command::Passwd => vault::passwd(&ctx),
         Command::Status => vault::status(&ctx),
         Command::Quickstart(args) => vault::quickstart(&ctx, args),
         Command::Key(command) => key::run(&ctx, command),
+        Command::Slot(command) => slot::run(&ctx, command),
         Command::Encrypt(args) => data::encrypt(&ctx, args),
         Command::Decrypt(args) => data::decrypt(&ctx, args),
         Command::Rewrap(args) => data::rewrap(&ctx, args),

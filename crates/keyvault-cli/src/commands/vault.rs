@@ -9,14 +9,14 @@ use keyvault_store::{AuditFilter, KeyFilter, NewKey, StoreError};
 use serde_json::json;
 
 use super::finish;
-use crate::args::QuickstartArgs;
+use crate::args::{InitArgs, QuickstartArgs};
 use crate::context::Context;
 use crate::exit::{Code, Failure};
 use crate::password::Source;
 use crate::progress::Spinner;
 
 /// `keyvault init`.
-pub(crate) fn init(ctx: &Context<'_>) -> Result<()> {
+pub(crate) fn init(ctx: &Context<'_>, args: &InitArgs) -> Result<()> {
     let path = ctx.vault_path()?;
     if path.exists() {
         return Err(Failure::new(
@@ -28,13 +28,47 @@ pub(crate) fn init(ctx: &Context<'_>) -> Result<()> {
         )
         .into());
     }
+    if let (Some((threshold, count)), Some(dir)) = (args.shares, &args.out_dir) {
+        super::slot::check_share_dir(dir, count)?;
+        // Refused before the vault exists, so a bad request leaves nothing behind.
+        keyvault_store::MAX_SHARES
+            .checked_sub(count)
+            .filter(|_| (2..=count).contains(&threshold))
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "--shares {threshold}/{count}: need 2 ≤ M ≤ N ≤ {}",
+                    keyvault_store::MAX_SHARES
+                ))
+            })?;
+    }
     let password = ctx.new_vault_password()?;
     let vault = ctx.create_vault(&path, &password)?;
+    let mut value = serde_json::Map::new();
+    value.insert("vault".to_owned(), json!(path));
+    value.insert("created".to_owned(), json!(true));
+    let mut text = format!("created a vault at {}", path.display());
+    if args.recovery {
+        let (id, key) = vault
+            .add_recovery_slot()
+            .context("cannot add a recovery key")?;
+        value.insert("recovery_key".to_owned(), json!(key.to_text().as_str()));
+        text.push('\n');
+        text.push_str(&super::slot::recovery_text(id, &key));
+    }
+    if let (Some((threshold, count)), Some(dir)) = (args.shares, &args.out_dir) {
+        let (id, files) = super::slot::deal_shares(&vault, threshold, count, dir)?;
+        value.insert("shares".to_owned(), json!(files));
+        text.push('\n');
+        text.push_str(&super::slot::shares_text(id, threshold, count, dir));
+    }
     finish(vault)?;
-    ctx.out.done(
-        &json!({ "vault": path, "created": true }),
-        &format!("created a vault at {}", path.display()),
-    )
+    let value = serde_json::Value::Object(value);
+    if args.recovery {
+        // The key is the result: printed on stdout even in text mode.
+        ctx.out.data(&value, &text)
+    } else {
+        ctx.out.done(&value, &text)
+    }
 }
 
 /// `keyvault passwd`.
