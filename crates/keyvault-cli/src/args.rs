@@ -707,6 +707,23 @@ pub(crate) enum SlotAddCommand {
     Recovery,
     /// A secret split into N share files, any M of which open the vault
     Shares(AddSharesArgs),
+    /// An AES key on a PKCS#11 token (HSM) that wraps the vault's key; PIN from
+    /// KEYVAULT_PKCS11_PIN_FILE, KEYVAULT_PKCS11_PIN or a prompt
+    Pkcs11(AddPkcs11Args),
+}
+
+/// `keyvault slot add pkcs11`.
+#[derive(Debug, Args)]
+pub(crate) struct AddPkcs11Args {
+    /// The token's PKCS#11 module (a shared library)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) module: PathBuf,
+    /// The token's label
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) token: String,
+    /// The label of the AES key on the token
+    #[arg(long, value_name = "LABEL")]
+    pub(crate) key: String,
 }
 
 /// `keyvault slot add shares`.

@@ -75,7 +75,12 @@ impl<'a> Context<'a> {
         let method = std::env::var(UNLOCK_ENV).ok().filter(|m| !m.is_empty());
         let method = match method.as_deref() {
             None if !self.global.share_files.is_empty() => "shares",
-            None => "password",
+            // Unattended: a vault with a PKCS#11 slot opens through the token when a module
+            // is configured.
+            None => match crate::custody::pkcs11_for_vault(&path)? {
+                Some(wrapper) => return self.open_vault_by(&path, &Unlock::External(&*wrapper)),
+                None => "password",
+            },
             Some(method) => method,
         };
         match method {
@@ -94,9 +99,18 @@ impl<'a> Context<'a> {
                 let shares = self.shares(&path)?;
                 self.open_vault_by(&path, &Unlock::Shares(&shares))
             }
+            "pkcs11" => match crate::custody::pkcs11_for_vault(&path)? {
+                Some(wrapper) => self.open_vault_by(&path, &Unlock::External(&*wrapper)),
+                None => Err(Failure::usage(format!(
+                    "{UNLOCK_ENV}=pkcs11 needs {} set to the token's PKCS#11 module, and a vault \
+                     with a pkcs11 slot (`keyvault slot add pkcs11`)",
+                    crate::custody::PKCS11_MODULE_ENV
+                ))
+                .into()),
+            },
             other => Err(Failure::usage(format!(
-                "{UNLOCK_ENV}={other:?} is not a way to open a vault: use password, recovery or \
-                 shares (this build has no pkcs11 or aws-kms provider)"
+                "{UNLOCK_ENV}={other:?} is not a way to open a vault: use password, recovery, \
+                 shares or pkcs11"
             ))
             .into()),
         }

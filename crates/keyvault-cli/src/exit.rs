@@ -130,6 +130,8 @@ fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<ErrorKind> {
         Some(err.kind())
     } else if let Some(err) = cause.downcast_ref::<keyvault_core::Error>() {
         Some(err.kind())
+    } else if let Some(err) = cause.downcast_ref::<keyvault_custody::CustodyError>() {
+        Some(err.kind())
     } else if let Some(err) = cause.downcast_ref::<keyvault_crypto::CryptoError>() {
         Some(ErrorKind::of_crypto(err))
     } else {

@@ -15,6 +15,7 @@
 mod args;
 mod commands;
 mod context;
+mod custody;
 mod hints;
 mod io;
 mod log;

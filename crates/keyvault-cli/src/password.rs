@@ -10,6 +10,7 @@
 //! | a backup's | `KEYVAULT_BACKUP_PASSWORD_FILE` | `KEYVAULT_BACKUP_PASSWORD` |
 //! | a rust-keyvault store's or export's | `KEYVAULT_MIGRATE_PASSWORD_FILE` | `KEYVAULT_MIGRATE_PASSWORD` |
 //! | the vault's recovery key (`KEYVAULT_UNLOCK=recovery`) | `KEYVAULT_RECOVERY_KEY_FILE` | `KEYVAULT_RECOVERY_KEY` |
+//! | a PKCS#11 token's user PIN | `KEYVAULT_PKCS11_PIN_FILE` | `KEYVAULT_PKCS11_PIN` |
 //!
 //! A password file holds the password alone; one trailing newline is ignored. Without a file
 //! or variable the password is asked for on the terminal without echo (twice when a new one
@@ -102,6 +103,17 @@ impl Source {
             file_flag: None,
             file_env: "KEYVAULT_RECOVERY_KEY_FILE",
             env: "KEYVAULT_RECOVERY_KEY",
+        }
+    }
+
+    /// The user PIN of a PKCS#11 token.
+    #[cfg(feature = "pkcs11")]
+    pub(crate) fn pkcs11_pin() -> Self {
+        Source {
+            what: "token PIN",
+            file_flag: None,
+            file_env: "KEYVAULT_PKCS11_PIN_FILE",
+            env: "KEYVAULT_PKCS11_PIN",
         }
     }
 

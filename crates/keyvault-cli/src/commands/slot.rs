@@ -7,7 +7,7 @@ use keyvault_store::{FileBackend, FileVault, RecoveryKey, SlotDescription, SlotI
 use serde_json::{Value, json};
 
 use super::{finish, warn_if_unscrubbed};
-use crate::args::{AddSharesArgs, SlotAddCommand, SlotCommand, VerifyShareArgs};
+use crate::args::{AddPkcs11Args, AddSharesArgs, SlotAddCommand, SlotCommand, VerifyShareArgs};
 use crate::context::{Context, read_share};
 use crate::exit::{Code, Failure};
 use crate::output::safe;
@@ -18,6 +18,7 @@ pub(crate) fn run(ctx: &Context<'_>, command: &SlotCommand) -> Result<()> {
         SlotCommand::List => list(ctx),
         SlotCommand::Add(SlotAddCommand::Recovery) => add_recovery(ctx),
         SlotCommand::Add(SlotAddCommand::Shares(args)) => add_shares(ctx, args),
+        SlotCommand::Add(SlotAddCommand::Pkcs11(args)) => add_pkcs11(ctx, args),
         SlotCommand::Remove(args) => remove(ctx, args.id),
         SlotCommand::VerifyShare(args) => verify_shares(ctx, args),
     }
@@ -135,6 +136,25 @@ pub(crate) fn deal_shares(
         written.push(path);
     }
     Ok((id, written))
+}
+
+fn add_pkcs11(ctx: &Context<'_>, args: &AddPkcs11Args) -> Result<()> {
+    let wrapper = crate::custody::pkcs11_for_new_slot(args)?;
+    let vault = ctx.open_vault()?;
+    let id = vault
+        .add_external_slot(&*wrapper)
+        .context("cannot add a PKCS#11 slot")?;
+    finish(vault)?;
+    ctx.out.done(
+        &json!({ "slot": id, "provider": "pkcs11", "token": args.token, "key": args.key }),
+        &format!(
+            "added PKCS#11 slot {id}: the key {:?} on the token {:?} opens the vault (set {} to \
+             the module to open it without a password)",
+            safe(&args.key),
+            safe(&args.token),
+            crate::custody::PKCS11_MODULE_ENV
+        ),
+    )
 }
 
 fn remove(ctx: &Context<'_>, id: u32) -> Result<()> {

@@ -97,6 +97,16 @@ impl<B: Backend> Vault<B> {
         self.scrub()
     }
 
+    /// The keyslots as the header of the vault in `backend` lists them, without opening it:
+    /// enough to choose how to open it (which provider, which token and key labels). Not yet
+    /// authenticated: the header's MAC is checked only once a slot has opened.
+    ///
+    /// # Errors
+    /// A missing or damaged header.
+    pub fn slots_of(backend: &B) -> Result<Vec<SlotInfo>> {
+        Ok(read_header_of(backend)?.describe_slots())
+    }
+
     /// Whether `share` belongs to this vault's current shares: vault, set, position and the
     /// digest the header keeps. Needs no password: custodians can check their share on any
     /// copy of the vault.
@@ -104,14 +114,7 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// [`StoreError::ForeignShare`] saying why it does not belong; a missing or damaged header.
     pub fn check_share(backend: &B, share: &Share) -> Result<()> {
-        let record =
-            backend
-                .get(&singleton_key(Table::Header))?
-                .ok_or_else(|| StoreError::NotAVault {
-                    path: backend.describe(),
-                    reason: "it holds no vault header".to_owned(),
-                })?;
-        Header::parse(&record.value, &backend.describe())?.check_share(share)
+        read_header_of(backend)?.check_share(share)
     }
 
     fn read_header(&self) -> Result<(Header, u64)> {
@@ -175,4 +178,16 @@ fn kind_name(kind: &SlotKind) -> &'static str {
         SlotKind::Shares { .. } => "shares",
         SlotKind::External { .. } => "external",
     }
+}
+
+/// The header of the vault in `backend`, parsed and bounded but not yet authenticated.
+fn read_header_of<B: Backend>(backend: &B) -> Result<Header> {
+    let record =
+        backend
+            .get(&singleton_key(Table::Header))?
+            .ok_or_else(|| StoreError::NotAVault {
+                path: backend.describe(),
+                reason: "it holds no vault header".to_owned(),
+            })?;
+    Header::parse(&record.value, &backend.describe())
 }

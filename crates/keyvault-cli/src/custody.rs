@@ -1,0 +1,91 @@
+//! External keyslot providers: which are built in, and how the CLI reaches them.
+//!
+//! PKCS#11 (cargo feature `pkcs11`): the module comes from `--module` when a slot is added and
+//! from `KEYVAULT_PKCS11_MODULE` when the vault is opened, never from the vault file (a vault
+//! must not be able to name a library for keyvault to load); the token and key labels come from
+//! the slot; the PIN from `KEYVAULT_PKCS11_PIN_FILE`, `KEYVAULT_PKCS11_PIN` or a prompt.
+
+use std::path::Path;
+
+use anyhow::Result;
+use keyvault_store::ExternalWrapper;
+
+use crate::args::AddPkcs11Args;
+
+/// The variable naming the PKCS#11 module to open vaults with.
+pub(crate) const PKCS11_MODULE_ENV: &str = "KEYVAULT_PKCS11_MODULE";
+
+/// A connected PKCS#11 key for a new slot.
+pub(crate) fn pkcs11_for_new_slot(args: &AddPkcs11Args) -> Result<Box<dyn ExternalWrapper>> {
+    imp::connect(&args.module, &args.token, &args.key)
+}
+
+/// The PKCS#11 key that opens the vault at `path`, when `KEYVAULT_PKCS11_MODULE` is set and the
+/// vault has a PKCS#11 slot; `Ok(None)` otherwise.
+pub(crate) fn pkcs11_for_vault(path: &Path) -> Result<Option<Box<dyn ExternalWrapper>>> {
+    let Some(module) = std::env::var_os(PKCS11_MODULE_ENV).filter(|m| !m.is_empty()) else {
+        return Ok(None);
+    };
+    let backend = keyvault_store::FileBackend::open(path)?;
+    let slot = keyvault_store::Vault::slots_of(&backend)?
+        .into_iter()
+        .find_map(|slot| match slot.slot {
+            keyvault_store::SlotDescription::External { provider, settings }
+                if provider == "pkcs11" =>
+            {
+                Some(settings)
+            }
+            _ => None,
+        });
+    let Some(settings) = slot else {
+        return Ok(None);
+    };
+    let label = |name: &str| settings.get(name).cloned().unwrap_or_default();
+    imp::connect(Path::new(&module), &label("token"), &label("key")).map(Some)
+}
+
+#[cfg(feature = "pkcs11")]
+mod imp {
+    use std::path::Path;
+
+    use anyhow::{Context as _, Result};
+    use keyvault_custody::{Pkcs11Key, Pkcs11Wrapper};
+    use keyvault_store::ExternalWrapper;
+
+    use crate::password::Source;
+
+    pub(super) fn connect(
+        module: &Path,
+        token: &str,
+        key: &str,
+    ) -> Result<Box<dyn ExternalWrapper>> {
+        let pin = Source::pkcs11_pin().existing()?;
+        let pin = String::from_utf8(pin.to_vec())
+            .map_err(|_| crate::exit::Failure::usage("the token PIN is not text"))?;
+        let wrapper = Pkcs11Wrapper::connect(
+            module,
+            Pkcs11Key {
+                token: token.to_owned(),
+                key: key.to_owned(),
+            },
+            &pin.into(),
+        )
+        .context("cannot reach the PKCS#11 key")?;
+        Ok(Box::new(wrapper))
+    }
+}
+
+#[cfg(not(feature = "pkcs11"))]
+mod imp {
+    use std::path::Path;
+
+    use anyhow::Result;
+    use keyvault_store::ExternalWrapper;
+
+    pub(super) fn connect(_: &Path, _: &str, _: &str) -> Result<Box<dyn ExternalWrapper>> {
+        Err(crate::exit::Failure::usage(
+            "this keyvault was built without PKCS#11 support (cargo feature pkcs11)",
+        )
+        .into())
+    }
+}
