@@ -34,6 +34,25 @@ pub enum CustodyError {
         key: String,
     },
 
+    /// The key would not unwrap the slot: another key, another vault's slot, or altered bytes.
+    #[error("{provider}: the key does not unwrap this keyslot ({reason})")]
+    Refused {
+        /// The provider.
+        provider: &'static str,
+        /// What the device or service said.
+        reason: String,
+    },
+
+    /// AWS KMS answered with an error (the key disabled, scheduled for deletion or missing, the
+    /// encryption context wrong, access denied).
+    #[error("AWS KMS refused: {code}: {message}")]
+    Kms {
+        /// KMS's error type, e.g. `DisabledException`.
+        code: String,
+        /// Its message.
+        message: String,
+    },
+
     /// The device or service failed or refused an operation.
     #[error("{provider}: {reason}")]
     Device {
@@ -49,7 +68,15 @@ impl CustodyError {
     #[must_use]
     pub fn kind(&self) -> ErrorKind {
         match self {
-            CustodyError::WrongPin(_) => ErrorKind::Authentication,
+            CustodyError::WrongPin(_) | CustodyError::Refused { .. } => ErrorKind::Authentication,
+            CustodyError::Kms { code, .. } => match code.as_str() {
+                "NotFoundException" => ErrorKind::NotFound,
+                "InvalidCiphertextException" | "IncorrectKeyException" => ErrorKind::Authentication,
+                "DisabledException" | "KMSInvalidStateException" | "AccessDeniedException" => {
+                    ErrorKind::Denied
+                }
+                _ => ErrorKind::Unavailable,
+            },
             CustodyError::TokenMissing(_) | CustodyError::KeyMissing { .. } => ErrorKind::NotFound,
             CustodyError::Module { .. } | CustodyError::Device { .. } => ErrorKind::Unavailable,
         }
@@ -60,11 +87,15 @@ impl From<CustodyError> for StoreError {
     /// What a vault reports when a provider fails while opening or adding a slot.
     fn from(err: CustodyError) -> Self {
         let provider = match &err {
-            CustodyError::Device { provider, .. } => provider,
+            CustodyError::Device { provider, .. } | CustodyError::Refused { provider, .. } => {
+                provider
+            }
+            CustodyError::Kms { .. } => "aws-kms",
             _ => "pkcs11",
         };
         StoreError::Provider {
             provider: (*provider).to_owned(),
+            kind: err.kind(),
             reason: err.to_string(),
         }
     }

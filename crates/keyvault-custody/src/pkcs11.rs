@@ -161,7 +161,10 @@ impl ExternalWrapper for Pkcs11Wrapper {
         let opened = Zeroizing::new(
             self.session()?
                 .decrypt(&Mechanism::AesGcm(params), self.handle, sealed)
-                .map_err(|err| device("unwrap with the token's key", &err))?,
+                .map_err(|err| CustodyError::Refused {
+                    provider: PROVIDER,
+                    reason: err.to_string(),
+                })?,
         );
         Ok(SecretKey::from_slice(&opened)?)
     }
@@ -171,6 +174,7 @@ fn malformed() -> StoreError {
     StoreError::Provider {
         provider: PROVIDER.to_owned(),
         reason: "the slot's wrapped key is too short".to_owned(),
+        kind: keyvault_core::ErrorKind::Integrity,
     }
 }
 

@@ -101,6 +101,10 @@ pub enum StoreError {
         provider: String,
         /// What went wrong, without credentials.
         reason: String,
+        /// Its category, as the provider tells it: `Authentication` for a wrong PIN or a
+        /// ciphertext the key refuses, `NotFound` for a missing key, `Denied` for a disabled
+        /// one, `Unavailable` for a device or service that cannot be reached.
+        kind: ErrorKind,
     },
 
     /// No vault exists at the path.
@@ -275,7 +279,7 @@ impl StoreError {
             StoreError::ForeignShare { .. } => ErrorKind::Integrity,
             StoreError::NoSlot { .. } | StoreError::NoSuchSlot(_) => ErrorKind::NotFound,
             StoreError::LastSlot(_) => ErrorKind::Conflict,
-            StoreError::Provider { .. } => ErrorKind::Unavailable,
+            StoreError::Provider { kind, .. } => *kind,
             StoreError::Busy | StoreError::Locked => ErrorKind::Unavailable,
             StoreError::WrongPassword
             | StoreError::NotAVault { .. }

@@ -356,6 +356,7 @@ impl ExternalWrapper for Token {
             return Err(StoreError::Provider {
                 provider: "test-token".to_owned(),
                 reason: "the token is not present".to_owned(),
+                kind: ErrorKind::Unavailable,
             });
         }
         let opened = self
@@ -364,6 +365,7 @@ impl ExternalWrapper for Token {
             .map_err(|_| StoreError::Provider {
                 provider: "test-token".to_owned(),
                 reason: "the key does not unwrap this slot".to_owned(),
+                kind: ErrorKind::Authentication,
             })?;
         Ok(SecretKey::from_slice(&opened).unwrap())
     }
