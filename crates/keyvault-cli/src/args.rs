@@ -710,6 +710,17 @@ pub(crate) enum SlotAddCommand {
     /// An AES key on a PKCS#11 token (HSM) that wraps the vault's key; PIN from
     /// KEYVAULT_PKCS11_PIN_FILE, KEYVAULT_PKCS11_PIN or a prompt
     Pkcs11(AddPkcs11Args),
+    /// An AWS KMS key that wraps the vault's key (credentials and region from the AWS
+    /// environment or profile; AWS_ENDPOINT_URL_KMS for another endpoint)
+    AwsKms(AddAwsKmsArgs),
+}
+
+/// `keyvault slot add aws-kms`.
+#[derive(Debug, Args)]
+pub(crate) struct AddAwsKmsArgs {
+    /// The KMS key: its id, ARN or alias (alias/NAME)
+    #[arg(long, value_name = "ID")]
+    pub(crate) key_id: String,
 }
 
 /// `keyvault slot add pkcs11`.

@@ -77,10 +77,18 @@ impl<'a> Context<'a> {
             None if !self.global.share_files.is_empty() => "shares",
             // Unattended: a vault with a PKCS#11 slot opens through the token when a module
             // is configured.
-            None => match crate::custody::pkcs11_for_vault(&path)? {
-                Some(wrapper) => return self.open_vault_by(&path, &Unlock::External(&*wrapper)),
-                None => "password",
-            },
+            None => {
+                if let Some(wrapper) = crate::custody::pkcs11_for_vault(&path)? {
+                    return self.open_vault_by(&path, &Unlock::External(&*wrapper));
+                }
+                // ... and a vault with a KMS slot, when AWS credentials are configured.
+                if crate::custody::aws_configured()
+                    && let Some(wrapper) = crate::custody::aws_kms_for_vault(&path)?
+                {
+                    return self.open_vault_by(&path, &Unlock::External(&*wrapper));
+                }
+                "password"
+            }
             Some(method) => method,
         };
         match method {
@@ -108,9 +116,16 @@ impl<'a> Context<'a> {
                 ))
                 .into()),
             },
+            "aws-kms" => match crate::custody::aws_kms_for_vault(&path)? {
+                Some(wrapper) => self.open_vault_by(&path, &Unlock::External(&*wrapper)),
+                None => Err(Failure::usage(
+                    "this vault has no aws-kms slot (`keyvault slot add aws-kms --key-id ID`)",
+                )
+                .into()),
+            },
             other => Err(Failure::usage(format!(
                 "{UNLOCK_ENV}={other:?} is not a way to open a vault: use password, recovery, \
-                 shares or pkcs11"
+                 shares, pkcs11 or aws-kms"
             ))
             .into()),
         }

@@ -1,5 +1,8 @@
 //! External keyslot providers: which are built in, and how the CLI reaches them.
 //!
+//! AWS KMS (cargo feature `aws-kms`): the key id and region come from the slot, credentials and
+//! the endpoint from the standard AWS environment and shared files.
+//!
 //! PKCS#11 (cargo feature `pkcs11`): the module comes from `--module` when a slot is added and
 //! from `KEYVAULT_PKCS11_MODULE` when the vault is opened, never from the vault file (a vault
 //! must not be able to name a library for keyvault to load); the token and key labels come from
@@ -10,7 +13,7 @@ use std::path::Path;
 use anyhow::Result;
 use keyvault_store::ExternalWrapper;
 
-use crate::args::AddPkcs11Args;
+use crate::args::{AddAwsKmsArgs, AddPkcs11Args};
 
 /// The variable naming the PKCS#11 module to open vaults with.
 pub(crate) const PKCS11_MODULE_ENV: &str = "KEYVAULT_PKCS11_MODULE";
@@ -42,6 +45,70 @@ pub(crate) fn pkcs11_for_vault(path: &Path) -> Result<Option<Box<dyn ExternalWra
     };
     let label = |name: &str| settings.get(name).cloned().unwrap_or_default();
     imp::connect(Path::new(&module), &label("token"), &label("key")).map(Some)
+}
+
+/// A KMS key for a new slot.
+pub(crate) fn aws_kms_for_new_slot(args: &AddAwsKmsArgs) -> Result<Box<dyn ExternalWrapper>> {
+    kms::connect(&args.key_id, None)
+}
+
+/// The KMS key that opens the vault at `path`, when it has an AWS KMS slot; `Ok(None)`
+/// otherwise.
+pub(crate) fn aws_kms_for_vault(path: &Path) -> Result<Option<Box<dyn ExternalWrapper>>> {
+    let backend = keyvault_store::FileBackend::open(path)?;
+    let settings = keyvault_store::Vault::slots_of(&backend)?
+        .into_iter()
+        .find_map(|slot| match slot.slot {
+            keyvault_store::SlotDescription::External { provider, settings }
+                if provider == "aws-kms" =>
+            {
+                Some(settings)
+            }
+            _ => None,
+        });
+    let Some(settings) = settings else {
+        return Ok(None);
+    };
+    let key_id = settings.get("key_id").cloned().unwrap_or_default();
+    kms::connect(&key_id, settings.get("region").map(String::as_str)).map(Some)
+}
+
+/// Whether AWS credentials are configured (so a vault with a KMS slot may open through it).
+pub(crate) fn aws_configured() -> bool {
+    cfg!(feature = "aws-kms")
+        && [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+        ]
+        .iter()
+        .any(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()))
+}
+
+#[cfg(feature = "aws-kms")]
+mod kms {
+    use anyhow::{Context as _, Result};
+    use keyvault_custody::AwsKmsWrapper;
+    use keyvault_store::ExternalWrapper;
+
+    pub(super) fn connect(key_id: &str, region: Option<&str>) -> Result<Box<dyn ExternalWrapper>> {
+        let wrapper = AwsKmsWrapper::from_environment(key_id, region)
+            .context("cannot reach the AWS KMS key")?;
+        Ok(Box::new(wrapper))
+    }
+}
+
+#[cfg(not(feature = "aws-kms"))]
+mod kms {
+    use anyhow::Result;
+    use keyvault_store::ExternalWrapper;
+
+    pub(super) fn connect(_: &str, _: Option<&str>) -> Result<Box<dyn ExternalWrapper>> {
+        Err(crate::exit::Failure::usage(
+            "this keyvault was built without AWS KMS support (cargo feature aws-kms)",
+        )
+        .into())
+    }
 }
 
 #[cfg(feature = "pkcs11")]

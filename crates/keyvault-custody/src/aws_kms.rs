@@ -74,12 +74,12 @@ impl std::fmt::Debug for AwsKmsWrapper {
 }
 
 impl AwsKmsWrapper {
-    /// The KMS key `key_id` (an id, ARN or alias) with credentials, region and endpoint from the
-    /// standard AWS environment and shared files.
+    /// The KMS key `key_id` (an id, ARN or alias) in `region` (else the configured one), with
+    /// credentials and endpoint from the standard AWS environment and shared files.
     ///
     /// # Errors
     /// [`CustodyError::Device`] when no credentials or no region are configured.
-    pub fn from_environment(key_id: &str) -> Result<Self> {
+    pub fn from_environment(key_id: &str, region: Option<&str>) -> Result<Self> {
         let profile = Profile::load();
         let credentials = profile.credentials().ok_or_else(|| {
             config_error(
@@ -87,7 +87,9 @@ impl AwsKmsWrapper {
                  profile in ~/.aws/credentials",
             )
         })?;
-        let region = env("AWS_REGION")
+        let region = region
+            .map(str::to_owned)
+            .or_else(|| env("AWS_REGION"))
             .or_else(|| env("AWS_DEFAULT_REGION"))
             .or_else(|| profile.config.get("region").cloned())
             .ok_or_else(|| config_error("no AWS region: set AWS_REGION"))?;

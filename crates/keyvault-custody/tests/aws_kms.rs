@@ -1,13 +1,12 @@
-//! AWS KMS keyslots against a local KMS: moto's server mode (PyPI `moto[server]`), started on
-//! 127.0.0.1 at a free port by the test and stopped when it ends. Without `moto_server` on the
-//! PATH the test says so loudly and passes, unless `KEYVAULT_REQUIRE_KMS` is set (as in CI).
+//! AWS KMS keyslots against a local KMS: moto's server mode (PyPI `moto[server]`), which
+//! `.ci/run` starts on 127.0.0.1 at a free port and names in `KEYVAULT_TEST_KMS_ENDPOINT`
+//! (`moto_server -H 127.0.0.1 -p PORT` does it by hand). Without it the test says so loudly and
+//! passes, unless `KEYVAULT_REQUIRE_KMS` is set (as in CI).
 #![cfg(feature = "aws-kms")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use keyvault_core::{ErrorKind, KeyAlgorithm, KeyName};
 use keyvault_crypto::Argon2Params;
@@ -17,17 +16,9 @@ use keyvault_store::{
 };
 use serde_json::{Value, json};
 
-/// A moto server, killed when dropped.
+/// The local KMS's endpoint.
 struct Moto {
-    child: Child,
     endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn free_port() -> u16 {
@@ -39,33 +30,20 @@ fn free_port() -> u16 {
 }
 
 fn moto() -> Option<Moto> {
-    let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        assert!(
-            std::env::var_os("KEYVAULT_REQUIRE_KMS").is_none(),
-            "KEYVAULT_REQUIRE_KMS is set but moto_server cannot be started"
-        );
-        eprintln!("SKIPPED: moto_server is not installed (pip install 'moto[server]')");
-        return None;
-    };
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "moto_server did not start listening"
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    match std::env::var("KEYVAULT_TEST_KMS_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => Some(Moto { endpoint }),
+        _ => {
+            assert!(
+                std::env::var_os("KEYVAULT_REQUIRE_KMS").is_none(),
+                "KEYVAULT_REQUIRE_KMS is set but KEYVAULT_TEST_KMS_ENDPOINT is not"
+            );
+            eprintln!(
+                "SKIPPED: no local KMS (start `moto_server -H 127.0.0.1 -p PORT` and set \
+                 KEYVAULT_TEST_KMS_ENDPOINT=http://127.0.0.1:PORT)"
+            );
+            None
+        }
     }
-    Some(moto)
 }
 
 /// An administrator's call to the local KMS (moto does not check signatures).

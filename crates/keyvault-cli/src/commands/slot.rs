@@ -7,7 +7,9 @@ use keyvault_store::{FileBackend, FileVault, RecoveryKey, SlotDescription, SlotI
 use serde_json::{Value, json};
 
 use super::{finish, warn_if_unscrubbed};
-use crate::args::{AddPkcs11Args, AddSharesArgs, SlotAddCommand, SlotCommand, VerifyShareArgs};
+use crate::args::{
+    AddAwsKmsArgs, AddPkcs11Args, AddSharesArgs, SlotAddCommand, SlotCommand, VerifyShareArgs,
+};
 use crate::context::{Context, read_share};
 use crate::exit::{Code, Failure};
 use crate::output::safe;
@@ -19,6 +21,7 @@ pub(crate) fn run(ctx: &Context<'_>, command: &SlotCommand) -> Result<()> {
         SlotCommand::Add(SlotAddCommand::Recovery) => add_recovery(ctx),
         SlotCommand::Add(SlotAddCommand::Shares(args)) => add_shares(ctx, args),
         SlotCommand::Add(SlotAddCommand::Pkcs11(args)) => add_pkcs11(ctx, args),
+        SlotCommand::Add(SlotAddCommand::AwsKms(args)) => add_aws_kms(ctx, args),
         SlotCommand::Remove(args) => remove(ctx, args.id),
         SlotCommand::VerifyShare(args) => verify_shares(ctx, args),
     }
@@ -153,6 +156,23 @@ fn add_pkcs11(ctx: &Context<'_>, args: &AddPkcs11Args) -> Result<()> {
             safe(&args.key),
             safe(&args.token),
             crate::custody::PKCS11_MODULE_ENV
+        ),
+    )
+}
+
+fn add_aws_kms(ctx: &Context<'_>, args: &AddAwsKmsArgs) -> Result<()> {
+    let wrapper = crate::custody::aws_kms_for_new_slot(args)?;
+    let vault = ctx.open_vault()?;
+    let id = vault
+        .add_external_slot(&*wrapper)
+        .context("cannot add an AWS KMS slot")?;
+    finish(vault)?;
+    ctx.out.done(
+        &json!({ "slot": id, "provider": "aws-kms", "key_id": args.key_id }),
+        &format!(
+            "added AWS KMS slot {id}: the KMS key {} opens the vault wherever AWS credentials \
+             allowed to use it are configured",
+            safe(&args.key_id)
         ),
     )
 }
