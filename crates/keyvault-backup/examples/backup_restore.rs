@@ -56,11 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = TempDir::new("keyvault-backup-restore")?;
     // Demo settings: the OWASP floor for Argon2id, for the vaults and the backups alike, so
     // the example runs in seconds. Real vaults and backups should keep the defaults.
-    let cheap = Argon2Params {
-        memory_kib: 19_456,
-        iterations: 2,
-        lanes: 1,
-    };
+    let cheap = Argon2Params::MINIMUM;
     let options = VaultOptions {
         argon2: cheap,
         actor: "example:backup_restore".to_owned(),

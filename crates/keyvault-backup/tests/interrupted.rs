@@ -12,27 +12,27 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::{backup_config, name, options, vault};
 use keyvault_backup::{VaultBackup, create_backup, restore_to_file};
 use keyvault_core::KeyAlgorithm;
 use keyvault_store::{FileVault, KeyFilter, NewKey};
+use keyvault_test_support::child::{child_command, child_spec, test_path};
 
 const KEYS: usize = 300;
 const PW: &[u8] = b"interrupted";
 
-/// The child: restore the backup named by the environment, then exit.
+/// The child: restore the backup named by its instructions (`backup path,target path`), then
+/// exit.
 #[test]
 #[ignore = "run by interrupted_restores_leave_no_partial_vault in a child process"]
 fn child_restore() {
-    let (Some(backup), Some(target)) = (
-        std::env::var_os("KV_INTERRUPTED_BACKUP"),
-        std::env::var_os("KV_INTERRUPTED_TARGET"),
-    ) else {
+    let Some(spec) = child_spec() else {
         return;
     };
+    let (backup, target) = spec.split_once(',').unwrap();
     let backup = VaultBackup::read_file(PathBuf::from(backup)).unwrap();
     restore_to_file(PathBuf::from(target), &[backup], PW, PW, options()).unwrap();
 }
@@ -52,12 +52,10 @@ fn interrupted_restores_leave_no_partial_vault() {
         .write_file(&backup_path)
         .unwrap();
 
-    let exe = std::env::current_exe().unwrap();
+    let child_test = test_path(module_path!(), "child_restore");
     let spawn = |target: &PathBuf| {
-        Command::new(&exe)
-            .args(["--exact", "child_restore", "--ignored", "--test-threads=1"])
-            .env("KV_INTERRUPTED_BACKUP", &backup_path)
-            .env("KV_INTERRUPTED_TARGET", target)
+        let spec = format!("{},{}", backup_path.display(), target.display());
+        child_command(&child_test, &spec)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -23,6 +23,7 @@ use keyvault_backup::legacy::{
 use keyvault_backup::{BackupKey, ExportKey, ExportedKey, VaultBackup};
 use keyvault_crypto::password::derive_key;
 use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretKey};
+use keyvault_test_support::{Damage, any_damage};
 use proptest::prelude::*;
 
 const PASSWORD: &[u8] = b"keyvault golden password v1";
@@ -59,52 +60,11 @@ fn backup_keys() -> &'static [BackupKey; 2] {
     })
 }
 
-/// One structural edit of a byte string.
-#[derive(Clone, Debug)]
-enum Edit {
-    Flip(prop::sample::Index, u8),
-    Insert(prop::sample::Index, Vec<u8>),
-    Delete(prop::sample::Index, usize),
-    Truncate(prop::sample::Index),
-    /// Copy a run of the file over another place in it.
-    Splice(prop::sample::Index, prop::sample::Index, usize),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    let at = any::<prop::sample::Index>;
-    prop_oneof![
-        3 => (at(), 0u8..8).prop_map(|(i, bit)| Edit::Flip(i, bit)),
-        2 => (at(), prop::collection::vec(any::<u8>(), 1..9)).prop_map(|(i, b)| Edit::Insert(i, b)),
-        2 => (at(), 1usize..64).prop_map(|(i, n)| Edit::Delete(i, n)),
-        1 => at().prop_map(Edit::Truncate),
-        1 => (at(), at(), 1usize..32).prop_map(|(from, to, n)| Edit::Splice(from, to, n)),
-    ]
-}
-
-fn edited(original: &[u8], edits: &[Edit]) -> Vec<u8> {
+/// `original` with every damage of `damages` applied in turn.
+fn edited(original: &[u8], damages: &[Damage]) -> Vec<u8> {
     let mut bytes = original.to_vec();
-    for edit in edits {
-        let len = bytes.len();
-        match edit {
-            Edit::Flip(i, bit) if len > 0 => bytes[i.index(len)] ^= 1 << bit,
-            Edit::Insert(i, inserted) => {
-                let at = i.index(len + 1);
-                bytes.splice(at..at, inserted.iter().copied());
-            }
-            Edit::Delete(i, n) if len > 0 => {
-                let at = i.index(len);
-                bytes.drain(at..(at + n).min(len));
-            }
-            Edit::Truncate(i) => bytes.truncate(i.index(len + 1)),
-            Edit::Splice(from, to, n) if len > 0 => {
-                let from = from.index(len);
-                let run: Vec<u8> = bytes[from..(from + n).min(len)].to_vec();
-                let to = to.index(len);
-                let end = (to + run.len()).min(len);
-                bytes[to..end].copy_from_slice(&run[..end - to]);
-            }
-            _ => {}
-        }
+    for damage in damages {
+        damage.apply(&mut bytes);
     }
     bytes
 }
@@ -174,7 +134,7 @@ proptest! {
     #[test]
     fn edited_golden_exports_never_panic(
         binary in any::<bool>(),
-        edits in prop::collection::vec(edit(), 1..4),
+        edits in prop::collection::vec(any_damage(), 1..4),
     ) {
         let original = golden(if binary { "export_v1.bin" } else { "export_v1.json" });
         let bytes = edited(&original, &edits);
@@ -186,7 +146,7 @@ proptest! {
     #[test]
     fn edited_golden_backups_never_panic(
         incremental in any::<bool>(),
-        edits in prop::collection::vec(edit(), 1..4),
+        edits in prop::collection::vec(any_damage(), 1..4),
     ) {
         let original = golden(if incremental {
             "backup_incremental_v2.kvbk"
@@ -375,7 +335,7 @@ proptest! {
             any::<String>(),
             "\\{\"format_version\":1,[ -~]{0,200}",
         ],
-        edits in prop::collection::vec(edit(), 1..4),
+        edits in prop::collection::vec(any_damage(), 1..4),
     ) {
         let _ = LegacyExport::from_json(&text);
         let bytes = edited(legacy_export_json().as_bytes(), &edits);
@@ -393,7 +353,7 @@ proptest! {
     /// and its salt and parameters are unchanged (the legacy format does not authenticate the
     /// metadata, so edits there may still decrypt).
     #[test]
-    fn legacy_export_decrypt_never_panics(edits in prop::collection::vec(edit(), 1..3)) {
+    fn legacy_export_decrypt_never_panics(edits in prop::collection::vec(any_damage(), 1..3)) {
         let bytes = edited(legacy_export_json().as_bytes(), &edits);
         if let Ok(text) = String::from_utf8(bytes)
             && let Ok(export) = LegacyExport::from_json(&text)
@@ -414,7 +374,7 @@ proptest! {
         encrypted in any::<bool>(),
         arbitrary in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..128), 1..4),
         which in any::<prop::sample::Index>(),
-        edits in prop::collection::vec(edit(), 1..4),
+        edits in prop::collection::vec(any_damage(), 1..4),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let _ = read_store(dir.path(), &arbitrary, encrypted);

@@ -25,7 +25,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use common::{Rng, exportable, name, vault};
+use common::{exportable, name, vault};
 use keyvault_backup::{
     BackupError, BackupKey, ExportKey, ExportOptions, ExportedKey, VaultBackup, create_backup,
     create_incremental_backup, export_key,
@@ -33,6 +33,7 @@ use keyvault_backup::{
 use keyvault_core::KeyAlgorithm;
 use keyvault_crypto::Argon2Params;
 use keyvault_store::NewKey;
+use keyvault_test_support::Rng;
 
 const PW: &[u8] = b"tamper password";
 const FAST: Argon2Params = Argon2Params {

@@ -11,6 +11,7 @@ mod common;
 use std::path::Path;
 
 use common::{Env, parse_json};
+use keyvault_test_support::legacy::{self, LegacyVersion};
 use serde_json::json;
 
 fn stderr_of(output: &std::process::Output) -> String {
@@ -128,37 +129,21 @@ fn another_vaults_ciphertext_names_this_vault() {
     );
 }
 
-/// A rust-keyvault 0.2 FileStore with one key of one version, whose key file holds
-/// `encrypted_key` (32 raw bytes in a plaintext store, 60 sealed bytes in an encrypted one).
+/// A rust-keyvault 0.2 FileStore with one key of one version (its id is `base_byte`
+/// repeated), whose key file holds `encrypted_key` (32 raw bytes in a plaintext store, 60 sealed
+/// bytes in an encrypted one). Returns the key's id in hex.
 fn legacy_store(dir: &Path, base_byte: u8, encrypted_key: &[u8]) -> String {
-    std::fs::create_dir_all(dir).unwrap();
-    let time = json!({ "secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0 });
-    std::fs::write(
-        dir.join(".vault_metadata.json"),
-        serde_json::to_vec(
-            &json!({ "salt": vec![7u8; 16], "created_at": time, "format_version": 1 }),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let base_id = [base_byte; 16];
-    let file = json!({
-        "metadata": {
-            "id": base_id,
-            "base_id": base_id,
-            "state": "Active",
-            "created_at": time,
-            "expires_at": null,
-            "algorithm": "XChaCha20Poly1305",
-            "version": 1,
-        },
-        "encrypted_key": encrypted_key,
-    });
-    std::fs::write(
-        dir.join(format!("{}.json", hex::encode(base_id))),
-        serde_json::to_vec(&file).unwrap(),
-    )
-    .unwrap();
+    legacy::write_store(
+        dir,
+        &[LegacyVersion {
+            id: base_id,
+            base_id,
+            version: 1,
+            state: "Active",
+            encrypted_key: encrypted_key.to_vec(),
+        }],
+    );
     hex::encode(base_id)
 }
 

@@ -12,6 +12,7 @@
 mod common;
 
 use common::{Env, PASSWORD};
+use keyvault_test_support::legacy::{self, LegacyVersion};
 use predicates::prelude::*;
 use serde_json::{Value, json};
 
@@ -427,41 +428,25 @@ fn an_incremental_against_a_backup_from_before_a_restore_is_refused() {
     assert_eq!(out.status.code(), Some(3));
 }
 
-/// A rust-keyvault 0.2 FileStore directory in plaintext mode, written by hand in its format:
-/// `.vault_metadata.json` and one JSON file per key version.
+/// A rust-keyvault 0.2 FileStore directory in plaintext mode: one key with a deprecated
+/// version 1 and an active version 2, and a stray `notes.json` that is no key file. Returns the
+/// key's base id.
 fn legacy_store(dir: &std::path::Path) -> [u8; 16] {
-    std::fs::create_dir_all(dir).unwrap();
-    let time = json!({ "secs_since_epoch": 1_700_000_000u64, "nanos_since_epoch": 0 });
-    std::fs::write(
-        dir.join(".vault_metadata.json"),
-        serde_json::to_vec(
-            &json!({ "salt": vec![7u8; 16], "created_at": time, "format_version": 1 }),
-        )
-        .unwrap(),
-    )
-    .unwrap();
     let base_id = [0x11u8; 16];
-    for version in 1u8..=2 {
-        let mut id = base_id;
-        id[15] = version;
-        let file = json!({
-            "metadata": {
-                "id": id,
-                "base_id": base_id,
-                "state": if version == 2 { "Active" } else { "Deprecated" },
-                "created_at": time,
-                "expires_at": null,
-                "algorithm": "XChaCha20Poly1305",
-                "version": version,
-            },
-            "encrypted_key": vec![version; 32],
-        });
-        std::fs::write(
-            dir.join(format!("{}.json", hex::encode(id))),
-            serde_json::to_vec(&file).unwrap(),
-        )
-        .unwrap();
-    }
+    let versions: Vec<LegacyVersion> = (1u8..=2)
+        .map(|version| {
+            let mut id = base_id;
+            id[15] = version;
+            LegacyVersion {
+                id,
+                base_id,
+                version: version.into(),
+                state: if version == 2 { "Active" } else { "Deprecated" },
+                encrypted_key: vec![version; 32],
+            }
+        })
+        .collect();
+    legacy::write_store(dir, &versions);
     std::fs::write(dir.join("notes.json"), "not a key").unwrap();
     base_id
 }
@@ -567,11 +552,7 @@ fn rust_keyvault_export_files_migrate() {
     let env = Env::new();
     let password = b"legacy export password";
     let salt = [3u8; 16];
-    let params = Argon2Params {
-        memory_kib: 19_456,
-        iterations: 2,
-        lanes: 1,
-    };
+    let params = Argon2Params::MINIMUM;
     let wrapping = derive_key(password, &salt, &params).unwrap();
     let sealed = AeadKey::new(Algorithm::XChaCha20Poly1305, &wrapping)
         .unwrap()

@@ -16,7 +16,7 @@ mod common;
 
 use std::collections::HashSet;
 
-use common::{Rng, key_id};
+use common::key_id;
 use keyvault_core::audit::{
     AadDigest, ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log,
     verify_segment,
@@ -26,6 +26,7 @@ use keyvault_core::{
     KeyVersion, Outcome, StateKind, Timestamp, VersionState,
 };
 use keyvault_crypto::SecretKey;
+use keyvault_test_support::Rng;
 use proptest::prelude::*;
 
 fn audit_key() -> SecretKey {
@@ -64,13 +65,13 @@ fn random_event(rng: &mut Rng) -> AuditEvent {
     );
     if rng.below(4) != 0 {
         let version = KeyVersion::new(1 + rng.below(5) as u32).unwrap();
-        event = event.for_key(key_id(rng.bytes::<1>()[0]), Some(version));
+        event = event.for_key(key_id(rng.bytes(1)[0]), Some(version));
     }
     if rng.below(3) == 0 {
         event = event.with_key_name(KeyName::new(format!("key-{}", rng.below(50))).unwrap());
     }
     if rng.below(2) == 0 {
-        event = event.with_aad_digest(AadDigest::compute(&audit_key(), &rng.bytes::<8>()));
+        event = event.with_aad_digest(AadDigest::compute(&audit_key(), &rng.bytes(8)));
     }
     if rng.below(3) == 0 {
         event = event.with_request_id(format!("req-{}", rng.next_u64()));
@@ -602,7 +603,7 @@ fn canonical_bytes_decode_back_to_the_same_event() {
     }
     // Arbitrary bytes never panic.
     for len in 0..300 {
-        let junk: Vec<u8> = (0..len).map(|_| rng.bytes::<1>()[0]).collect();
+        let junk: Vec<u8> = (0..len).map(|_| rng.bytes(1)[0]).collect();
         let _ = AuditEvent::from_canonical_bytes(&junk);
     }
     assert!(AuditEvent::from_canonical_bytes(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0]).is_err());

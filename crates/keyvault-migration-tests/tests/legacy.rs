@@ -36,11 +36,7 @@ fn vault() -> MemoryVault {
     MemoryVault::in_memory(
         b"new vault",
         VaultOptions {
-            argon2: Argon2Params {
-                memory_kib: 19_456,
-                iterations: 2,
-                lanes: 1,
-            },
+            argon2: Argon2Params::MINIMUM,
             ..VaultOptions::default()
         },
     )

@@ -40,11 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Demo settings: the OWASP floor for Argon2id, so the example runs in well under a second.
     // Real vaults should keep the default (64 MiB, 4 passes, 4 lanes).
     let options = VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         actor: "example:basic_encryption".to_owned(),
         ..VaultOptions::default()
     };

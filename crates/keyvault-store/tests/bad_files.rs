@@ -28,63 +28,14 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use keyvault_core::{KeyAlgorithm, KeyName};
-use keyvault_crypto::Argon2Params;
-use keyvault_store::{AuditCommit, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_core::KeyAlgorithm;
+use keyvault_store::{FileVault, NewKey, StoreError};
+use keyvault_test_support::fixtures::{cheap_options, name};
+use keyvault_test_support::{Rng, seed};
 
 const PASSWORD: &[u8] = b"bad files password";
 /// The SQLite page size of a new vault file.
 const PAGE: usize = 4096;
-
-fn options() -> VaultOptions {
-    VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
-        audit_commit: AuditCommit::Synchronous,
-        ..Default::default()
-    }
-}
-
-fn name(text: &str) -> KeyName {
-    KeyName::new(text).unwrap()
-}
-
-/// splitmix64, for the random offsets and random files.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next().to_le_bytes()[0]).collect()
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("KEYVAULT_TEST_SEED")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            u64::try_from(nanos % u128::from(u64::MAX)).unwrap()
-        })
-}
 
 /// A ciphertext made before the damage: key name, envelope, aad, plaintext.
 type Sealed = (String, Vec<u8>, Vec<u8>, Vec<u8>);
@@ -103,7 +54,7 @@ struct Original {
 /// to check against, then close it so the whole state is in the one file.
 fn original(dir: &Path) -> Original {
     let path = dir.join("original.kv");
-    let vault = FileVault::create(&path, PASSWORD, options()).unwrap();
+    let vault = FileVault::create(&path, PASSWORD, cheap_options()).unwrap();
     let mut envelopes = Vec::new();
     let mut derived = Vec::new();
     for (index, algorithm) in KeyAlgorithm::ALL.into_iter().enumerate() {
@@ -290,7 +241,7 @@ fn run_case(case: &Case, dir: &Path, original: &Original) -> Ending {
         Content::Directory => std::fs::create_dir(&path).unwrap(),
     }
     let opened = catch_unwind(AssertUnwindSafe(|| {
-        match FileVault::open_file(&path, case.password, options()) {
+        match FileVault::open_file(&path, case.password, cheap_options()) {
             Err(err) => {
                 let unchanged = match &case.content {
                     Content::Bytes(bytes) | Content::Mode(bytes, _) => {
@@ -385,7 +336,7 @@ fn impostors(dir: &Path, original: &Original) -> Vec<Case> {
     // The header record of a second vault, with the same password.
     let other_header = {
         let path = dir.join("other.kv");
-        drop(FileVault::create(&path, PASSWORD, options()).unwrap());
+        drop(FileVault::create(&path, PASSWORD, cheap_options()).unwrap());
         let conn = rusqlite::Connection::open(&path).unwrap();
         let header: Vec<u8> = conn
             .query_row(
@@ -496,7 +447,7 @@ fn impostors(dir: &Path, original: &Original) -> Vec<Case> {
 #[test]
 fn damaged_and_foreign_files_give_typed_errors_never_panics_never_silent_loss() {
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let original = original(dir.path());
     let len = original.bytes.len();
@@ -709,7 +660,7 @@ fn a_refused_foreign_database_is_left_untouched() {
         .collect();
     listing_before.sort();
 
-    let err = FileVault::open_file(&path, PASSWORD, options()).unwrap_err();
+    let err = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap_err();
     assert_eq!(variant(&err), "NotAVault");
 
     let after = std::fs::read(&path).unwrap();
@@ -732,12 +683,12 @@ fn a_refused_foreign_database_is_left_untouched() {
 fn not_a_vault_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("headless.kv");
-    drop(FileVault::create(&path, PASSWORD, options()).unwrap());
+    drop(FileVault::create(&path, PASSWORD, cheap_options()).unwrap());
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch("DELETE FROM kv_records WHERE key = x'68';")
         .unwrap();
     drop(conn);
-    let err = FileVault::open_file(&path, PASSWORD, options()).unwrap_err();
+    let err = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap_err();
     let StoreError::NotAVault { path: named, .. } = &err else {
         panic!("{err:?}");
     };
@@ -749,7 +700,7 @@ fn an_empty_file_is_called_empty() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("empty.db");
     std::fs::write(&path, b"").unwrap();
-    let err = FileVault::open_file(&path, b"password", options()).unwrap_err();
+    let err = FileVault::open_file(&path, b"password", cheap_options()).unwrap_err();
     let StoreError::NotAVault { reason, .. } = &err else {
         panic!("expected NotAVault, got {err:?}");
     };

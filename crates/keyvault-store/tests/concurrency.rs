@@ -32,6 +32,7 @@ use keyvault_core::{
 use keyvault_store::{
     AuditCommit, AuditFilter, KeyFilter, ManualClock, NewKey, StoreError, Vault, VaultOptions,
 };
+use keyvault_test_support::Rng;
 
 /// `name::memory` and `name::file` for `fn name<B: TestBackend>()`.
 macro_rules! on_both_backends {
@@ -229,26 +230,6 @@ fn join_all<T>(handles: Vec<JoinHandle<T>>) -> Vec<T> {
             Err(panic) => std::panic::resume_unwind(panic),
         })
         .collect()
-}
-
-/// A small deterministic generator (xorshift64*), one per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % n as u64).unwrap()
-    }
 }
 
 fn version_of(envelope: &[u8]) -> u32 {

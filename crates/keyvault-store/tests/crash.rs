@@ -28,17 +28,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use keyvault_core::envelope::Envelope;
-use keyvault_core::{AuditOperation, Denial, KeyAlgorithm, KeyName, KeyPolicy, Outcome, StateKind};
+use keyvault_core::{AuditOperation, Denial, KeyAlgorithm, KeyPolicy, Outcome, StateKind};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_test_support::child::{child_command, child_spec, test_path};
+use keyvault_test_support::fixtures::name;
+use keyvault_test_support::{Rng, seed};
 
 const PASSWORD: &[u8] = b"crash test password";
-const CHILD_ENV: &str = "KEYVAULT_TEST_CHILD";
 /// Shared keys the child rotates (and encrypts with).
 const ROTATED: [&str; 2] = ["rot-0", "rot-1"];
 /// Keys with a usage limit; the limits are set per run count in `limits`.
@@ -46,53 +48,11 @@ const LIMITED: [&str; 3] = ["lim-small", "lim-medium", "lim-large"];
 
 fn options(actor: &str) -> VaultOptions {
     VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         audit_commit: AuditCommit::Synchronous,
         actor: actor.to_owned(),
         ..Default::default()
     }
-}
-
-fn name(text: &str) -> KeyName {
-    KeyName::new(text).unwrap()
-}
-
-/// splitmix64: small, seedable, good enough for delays and choices.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[usize::try_from(self.below(u64::try_from(items.len()).unwrap())).unwrap()]
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("KEYVAULT_TEST_SEED")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            u64::try_from(nanos % u128::from(u64::MAX)).unwrap()
-        })
 }
 
 fn plaintext(run: u64, op: u64) -> Vec<u8> {
@@ -123,14 +83,17 @@ fn limits(runs: u64) -> BTreeMap<&'static str, u64> {
     ])
 }
 
+/// The full name of [`child_worker`], for starting it.
+fn child_test() -> String {
+    test_path(module_path!(), "child_worker")
+}
+
 /// The child side: does nothing unless `KEYVAULT_TEST_CHILD` is set.
 #[test]
 fn child_worker() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
+    let Some(spec) = child_spec() else {
         return;
     };
-    // End the harness's "test child_worker ... " line, so every line below starts afresh.
-    println!();
     let mut parts = spec.splitn(4, ',');
     match parts.next() {
         Some("writer") => {
@@ -153,7 +116,7 @@ fn child_worker() {
 fn writer(path: &Path, run: u64, seed: u64) {
     let vault = FileVault::open_file(path, PASSWORD, options(&format!("run-{run}"))).unwrap();
     println!("READY");
-    let mut rng = Rng(seed ^ run.rotate_left(32));
+    let mut rng = Rng::new(seed ^ run.rotate_left(32));
     let algorithms = [
         KeyAlgorithm::XChaCha20Poly1305,
         KeyAlgorithm::ChaCha20Poly1305,
@@ -201,13 +164,8 @@ struct RunResult {
 
 /// Start the child, kill it after a random delay, collect its complete lines.
 fn run_child(path: &Path, run: u64, seed: u64, rng: &mut Rng) -> RunResult {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_worker", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, format!("writer,{run},{seed},{}", path.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let spec = format!("writer,{run},{seed},{}", path.display());
+    let mut child = child_command(&child_test(), &spec).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let (sender, receiver) = mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -386,7 +344,7 @@ fn killed_writers_lose_nothing_they_acknowledged() {
         .and_then(|value| value.parse().ok())
         .unwrap_or(50);
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let limits = limits(runs);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crashed.kv");
@@ -475,15 +433,12 @@ fn a_killed_creation_leaves_no_vault_or_a_whole_one() {
         .and_then(|value| value.parse().ok())
         .map_or(20, |runs: u64| runs.max(20) / 2);
     let seed = seed();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().unwrap();
     let mut outcomes: BTreeMap<Left, u64> = BTreeMap::new();
     for run in 0..runs {
         let path = dir.path().join(format!("created-{run}.kv"));
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_worker", "--nocapture", "--test-threads=1"])
-            .env(CHILD_ENV, format!("creator,{}", path.display()))
-            .stdout(Stdio::piped())
+        let mut child = child_command(&child_test(), &format!("creator,{}", path.display()))
             .stderr(Stdio::null())
             .spawn()
             .unwrap();

@@ -11,24 +11,12 @@
 use std::path::{Path, PathBuf};
 
 use keyvault_core::{KeyAlgorithm, KeyName};
-use keyvault_crypto::Argon2Params;
-use keyvault_store::{AuditCommit, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_store::{FileVault, NewKey, StoreError};
+use keyvault_test_support::fixtures::cheap_options;
 
 const PASSWORD: &[u8] = b"golden vault password";
 const PLAINTEXT: &[u8] = b"golden plaintext";
 const AAD: &[u8] = b"golden aad";
-
-fn options() -> VaultOptions {
-    VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
-        audit_commit: AuditCommit::Synchronous,
-        ..Default::default()
-    }
-}
 
 fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -49,7 +37,7 @@ fn a_format_2_vault_opens_and_decrypts() {
     if std::env::var_os("KEYVAULT_WRITE_GOLDEN").is_some() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("vault-v2.db");
-        let vault = FileVault::create(&path, PASSWORD, options()).unwrap();
+        let vault = FileVault::create(&path, PASSWORD, cheap_options()).unwrap();
         vault
             .create_key(NewKey::new(key.clone(), KeyAlgorithm::default()))
             .unwrap();
@@ -60,13 +48,13 @@ fn a_format_2_vault_opens_and_decrypts() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = scratch_copy("vault-v2.db", dir.path());
-    let vault = FileVault::open_file(&path, PASSWORD, options()).unwrap();
+    let vault = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap();
     let envelope = std::fs::read(golden("vault-v2.envelope")).unwrap();
     assert_eq!(&*vault.decrypt(&envelope, AAD).unwrap(), PLAINTEXT);
     vault.verify_audit().unwrap();
     // It opens again after this version has committed to it.
     drop(vault);
-    FileVault::open_file(&path, PASSWORD, options()).unwrap();
+    FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap();
 }
 
 #[test]
@@ -74,7 +62,7 @@ fn a_format_1_vault_is_refused_before_unlocking() {
     let dir = tempfile::tempdir().unwrap();
     let path = scratch_copy("vault-v1.db", dir.path());
     let before = std::fs::read(&path).unwrap();
-    match FileVault::open_file(&path, PASSWORD, options()) {
+    match FileVault::open_file(&path, PASSWORD, cheap_options()) {
         Err(StoreError::NotAVault { reason, .. }) => {
             assert!(reason.contains("format 1"), "{reason}");
         }

@@ -18,7 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use keyvault_core::envelope::Envelope;
@@ -28,9 +28,10 @@ use keyvault_core::{
 };
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_test_support::child::{child_command, child_spec, test_path};
+use keyvault_test_support::{Rng, seed};
 
 const PASSWORD: &[u8] = b"multi-process password";
-const CHILD_ENV: &str = "KEYVAULT_TEST_CHILD";
 /// Shared keys with a `max_operations` limit that the children together exceed.
 const LIMITED: [&str; 4] = ["lim-0", "lim-1", "lim-2", "lim-3"];
 /// Shared keys without limits, rotated by every child.
@@ -38,11 +39,7 @@ const OPEN: [&str; 2] = ["open-0", "open-1"];
 
 fn options(audit_commit: AuditCommit, actor: &str) -> VaultOptions {
     VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         audit_commit,
         actor: actor.to_owned(),
         ..Default::default()
@@ -67,36 +64,6 @@ fn env_count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// splitmix64: small, seedable, good enough to pick operations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n).unwrap()).unwrap()
-    }
-}
-
-fn seed() -> u64 {
-    std::env::var("KEYVAULT_TEST_SEED")
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or_else(|| {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos();
-            u64::try_from(nanos % u128::from(u64::MAX)).unwrap()
-        })
-}
-
 fn plaintext(child: usize, op: usize) -> Vec<u8> {
     format!("plaintext of child {child} operation {op}").into_bytes()
 }
@@ -115,15 +82,11 @@ fn is_usage_limit(err: &StoreError) -> bool {
     )
 }
 
-/// Run this test binary again as a child with `role` and `args`.
-fn spawn_child(test: &str, role: &str, args: &[String]) -> std::process::Child {
+/// Run [`child_worker`] in a child process with `role` and `args`.
+fn spawn_child(role: &str, args: &[String]) -> std::process::Child {
     let mut spec = vec![role.to_owned()];
     spec.extend(args.iter().cloned());
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, spec.join(","))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+    child_command(&test_path(module_path!(), "child_worker"), &spec.join(","))
         .spawn()
         .unwrap()
 }
@@ -147,11 +110,9 @@ fn child_lines(index: usize, output: &Output) -> Vec<String> {
 /// The child side: does nothing unless `KEYVAULT_TEST_CHILD` is set.
 #[test]
 fn child_worker() {
-    let Ok(spec) = std::env::var(CHILD_ENV) else {
+    let Some(spec) = child_spec() else {
         return;
     };
-    // End the harness's "test child_worker ... " line, so every line below starts afresh.
-    println!();
     let (role, rest) = spec.split_once(',').unwrap();
     match role {
         "worker" => {
@@ -199,7 +160,7 @@ fn worker(path: &Path, index: usize, seed: u64, ops: usize) {
         options(grouped(), &format!("child-{index}")),
     )
     .unwrap();
-    let mut rng = Rng(seed ^ (u64::try_from(index).unwrap() << 32));
+    let mut rng = Rng::new(seed ^ (u64::try_from(index).unwrap() << 32));
     let algorithms = [
         KeyAlgorithm::XChaCha20Poly1305,
         KeyAlgorithm::ChaCha20Poly1305,
@@ -356,7 +317,7 @@ fn processes_share_one_vault_file_without_losing_anything() {
                 ops.to_string(),
                 path.display().to_string(),
             ];
-            spawn_child("child_worker", "worker", &args)
+            spawn_child("worker", &args)
         })
         .collect();
     let mut acks = Acks::default();
@@ -531,9 +492,7 @@ fn a_change_in_another_process_is_seen_at_the_next_use() {
 
     // Another process rotates and then revokes the key this process has cached.
     let args = [key.to_string(), path.display().to_string()];
-    let output = spawn_child("child_worker", "revoke", &args)
-        .wait_with_output()
-        .unwrap();
+    let output = spawn_child("revoke", &args).wait_with_output().unwrap();
     let lines = child_lines(0, &output);
     assert_eq!(lines, ["ACK rotate watched 2", "ACK revoke watched"]);
 
@@ -632,7 +591,6 @@ fn a_lowered_limit_binds_a_process_holding_a_reservation() {
     // One use reserves a range of the old budget in this process.
     vault.encrypt(&key, b"first", b"").unwrap();
     let output = spawn_child(
-        "child_worker",
         "lower",
         &[
             "lowered".to_owned(),

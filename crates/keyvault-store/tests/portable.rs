@@ -8,26 +8,19 @@
     clippy::indexing_slicing
 )]
 
-use keyvault_core::{KeyAlgorithm, KeyName, KeyVersion, Transition};
+use keyvault_core::{KeyAlgorithm, KeyVersion, Transition};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::dangerous::{self, ImportConflict, VaultSnapshot};
 use keyvault_store::{
     FileVault, MemoryBackend, MemoryVault, NewKey, StoreError, Vault, VaultOptions,
 };
+use keyvault_test_support::fixtures::name;
 
 fn options() -> VaultOptions {
     VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         ..VaultOptions::default()
     }
-}
-
-fn name(text: &str) -> KeyName {
-    KeyName::new(text).unwrap()
 }
 
 fn exportable(text: &str) -> NewKey {

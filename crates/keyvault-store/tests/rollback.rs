@@ -19,30 +19,13 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use keyvault_core::{KeyAlgorithm, KeyName, KeyPolicy, KeyState, Transition};
-use keyvault_crypto::Argon2Params;
+use keyvault_core::{KeyAlgorithm, KeyPolicy, KeyState, Transition};
 use keyvault_store::dangerous::ImportConflict;
-use keyvault_store::{
-    AuditCommit, FileVault, NewKey, RecordDamage, RecordKind, StoreError, VaultOptions,
-};
+use keyvault_store::{AuditCommit, FileVault, NewKey, RecordDamage, RecordKind, StoreError};
+use keyvault_test_support::Rng;
+use keyvault_test_support::fixtures::{cheap_options, name};
 
 const PASSWORD: &[u8] = b"rollback password";
-
-fn options() -> VaultOptions {
-    VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
-        audit_commit: AuditCommit::Synchronous,
-        ..Default::default()
-    }
-}
-
-fn name(text: &str) -> KeyName {
-    KeyName::new(text).unwrap()
-}
 
 /// One stored row: key → (value, revision).
 type Rows = BTreeMap<Vec<u8>, (Vec<u8>, i64)>;
@@ -100,7 +83,7 @@ struct History {
 fn history() -> History {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vault.db");
-    let vault = FileVault::create(&path, PASSWORD, options()).unwrap();
+    let vault = FileVault::create(&path, PASSWORD, cheap_options()).unwrap();
     let limited = |text: &str| {
         let mut spec = NewKey::new(name(text), KeyAlgorithm::default());
         spec.policy = KeyPolicy::default().with_max_operations(64);
@@ -332,7 +315,7 @@ fn cases(history: &History) -> Vec<Case> {
 fn every_record_rollback_deletion_and_duplicate_is_refused_and_named() {
     let history = history();
     // The untouched file opens.
-    FileVault::open_file(&history.path, PASSWORD, options()).unwrap();
+    FileVault::open_file(&history.path, PASSWORD, cheap_options()).unwrap();
     let history = History {
         late: rows(&history.path),
         ..history
@@ -346,7 +329,7 @@ fn every_record_rollback_deletion_and_duplicate_is_refused_and_named() {
         for (sql, params) in &case.edits {
             edit(&path, sql, rusqlite::params_from_iter(params.iter()));
         }
-        match FileVault::open_file(&path, PASSWORD, options()) {
+        match FileVault::open_file(&path, PASSWORD, cheap_options()) {
             Err(StoreError::RecordsRolledBack { damage }) => {
                 detected += 1;
                 if damage == case.want {
@@ -408,7 +391,7 @@ fn an_unrevoked_key_or_a_reset_budget_never_opens() {
             "UPDATE kv_records SET value = ?2, revision = ?3 WHERE key = ?1",
             rusqlite::params![key, value, revision],
         );
-        let err = FileVault::open_file(&path, PASSWORD, options()).unwrap_err();
+        let err = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap_err();
         assert!(
             matches!(err, StoreError::RecordsRolledBack { .. }),
             "{err:?}"
@@ -424,7 +407,7 @@ fn an_unrevoked_key_or_a_reset_budget_never_opens() {
             "DELETE FROM kv_records WHERE key = ?1",
             rusqlite::params![key],
         );
-        let err = FileVault::open_file(&path, PASSWORD, options()).unwrap_err();
+        let err = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -442,7 +425,7 @@ fn an_unrevoked_key_or_a_reset_budget_never_opens() {
     // The revoked key's record, the budget's counter, and each counter deleted.
     assert!(tried >= 3, "{tried} attacks");
     // The original still opens, with the key revoked.
-    let vault = FileVault::open_file(&history.path, PASSWORD, options()).unwrap();
+    let vault = FileVault::open_file(&history.path, PASSWORD, cheap_options()).unwrap();
     assert_eq!(
         vault.key(&name("revoked")).unwrap().state(),
         KeyState::Revoked
@@ -455,7 +438,7 @@ fn an_unrevoked_key_or_a_reset_budget_never_opens() {
 #[test]
 fn a_whole_file_rollback_opens_and_fails_against_a_later_audit_head() {
     let history = history();
-    let late_head = FileVault::open_file(&history.path, PASSWORD, options())
+    let late_head = FileVault::open_file(&history.path, PASSWORD, cheap_options())
         .unwrap()
         .verify_audit()
         .unwrap()
@@ -479,24 +462,11 @@ fn a_whole_file_rollback_opens_and_fails_against_a_later_audit_head() {
     )
     .unwrap();
     drop(conn);
-    let vault = FileVault::open_file(&path, PASSWORD, options()).unwrap();
+    let vault = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap();
     assert!(matches!(
         vault.verify_audit_since(&late_head),
         Err(StoreError::AuditRollback { .. })
     ));
-}
-
-/// splitmix64, for the random operations.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % n
-    }
 }
 
 /// Whether an error is an alarm about the file's integrity (a false one, in normal use).
@@ -514,7 +484,7 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
         .unwrap_or(0x5EED_0011);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("busy.db");
-    drop(FileVault::create(&path, PASSWORD, options()).unwrap());
+    drop(FileVault::create(&path, PASSWORD, cheap_options()).unwrap());
     let opens = std::sync::atomic::AtomicUsize::new(0);
     let operations = std::sync::atomic::AtomicUsize::new(0);
     let succeeded = std::sync::atomic::AtomicUsize::new(0);
@@ -524,8 +494,8 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
             let (path, opens, operations, succeeded, alarms) =
                 (&path, &opens, &operations, &succeeded, &alarms);
             scope.spawn(move || {
-                let mut rng = Rng(seed ^ client);
-                let mut client_options = options();
+                let mut rng = Rng::new(seed ^ client);
+                let mut client_options = cheap_options();
                 if client == 1 {
                     client_options.audit_commit = AuditCommit::default();
                 }
@@ -605,7 +575,7 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
         }
     });
     let alarms = alarms.into_inner().unwrap();
-    let imports = FileVault::open_file(&path, PASSWORD, options())
+    let imports = FileVault::open_file(&path, PASSWORD, cheap_options())
         .unwrap()
         .audit_log(&keyvault_store::AuditFilter::default())
         .unwrap()
@@ -626,12 +596,12 @@ fn random_normal_use_by_two_clients_never_raises_a_false_alarm() {
     assert!(alarms.is_empty(), "{alarms:#?}");
     assert!(succeeded.into_inner() > 100);
     // The file as the clients left it opens, and so does a restore of it.
-    let vault = FileVault::open_file(&path, PASSWORD, options()).unwrap();
+    let vault = FileVault::open_file(&path, PASSWORD, cheap_options()).unwrap();
     let snapshot = vault.dangerous().snapshot(None, true).unwrap();
     let restored = dir.path().join("restored.db");
     drop(
-        keyvault_store::dangerous::restore_file(&restored, &[snapshot], PASSWORD, options())
+        keyvault_store::dangerous::restore_file(&restored, &[snapshot], PASSWORD, cheap_options())
             .unwrap(),
     );
-    FileVault::open_file(&restored, PASSWORD, options()).unwrap();
+    FileVault::open_file(&restored, PASSWORD, cheap_options()).unwrap();
 }

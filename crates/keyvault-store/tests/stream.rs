@@ -20,6 +20,7 @@ use keyvault_store::stream::{
     MAGIC, MAX_CHUNK_SIZE, MAX_WRAPPED_LEN, MIN_CHUNK_SIZE, StreamHeader, StreamReader,
     StreamWriter,
 };
+use keyvault_test_support::{Damage, any_damage};
 use proptest::prelude::*;
 
 /// The data key every stream here is sealed with (the fuzz target's too).
@@ -85,24 +86,17 @@ fn cases(n: u32) -> ProptestConfig {
     }
 }
 
+/// Damage to a sealed stream: bytes changed anywhere, or two whole chunks trading places.
 #[derive(Clone, Debug)]
-enum Damage {
-    Flip { at: usize, bit: u8 },
-    Cut { at: usize },
-    Grow { tail: Vec<u8> },
-    Insert { at: usize, byte: u8 },
-    Remove { at: usize },
-    Swap { a: usize, b: usize },
+enum StreamDamage {
+    Bytes(Damage),
+    SwapChunks { a: usize, b: usize },
 }
 
-fn any_damage() -> impl Strategy<Value = Damage> {
+fn any_stream_damage() -> impl Strategy<Value = StreamDamage> {
     prop_oneof![
-        (any::<usize>(), 0u8..8).prop_map(|(at, bit)| Damage::Flip { at, bit }),
-        any::<usize>().prop_map(|at| Damage::Cut { at }),
-        proptest::collection::vec(any::<u8>(), 1..64).prop_map(|tail| Damage::Grow { tail }),
-        (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Damage::Insert { at, byte }),
-        any::<usize>().prop_map(|at| Damage::Remove { at }),
-        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Damage::Swap { a, b }),
+        5 => any_damage().prop_map(StreamDamage::Bytes),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(a, b)| StreamDamage::SwapChunks { a, b }),
     ]
 }
 
@@ -215,13 +209,13 @@ proptest! {
     }
 
     /// A damaged real stream opens to its own plaintext or is refused, having released only
-    /// whole authenticated chunks of the plaintext. Only a flipped bit inside the wrapped key
+    /// whole authenticated chunks of the plaintext. Only changes inside the wrapped key
     /// (which the chunks do not cover; its own envelope does) can still open.
     #[test]
     fn damaged_real_streams_never_open_to_anything_else(
         algorithm in any_algorithm(),
         plaintext in proptest::collection::vec(any::<u8>(), 0..4200),
-        damage in any_damage(),
+        damage in any_stream_damage(),
     ) {
         let header = header(algorithm, 40);
         let wrapped_len = header.wrapped_key().len();
@@ -232,27 +226,15 @@ proptest! {
         let sealed_chunk = usize::try_from(MIN_CHUNK_SIZE).unwrap() + TAG_LEN;
         let chunk_count = (len - chunks_start).div_ceil(sealed_chunk);
         let may_open = match &damage {
-            Damage::Flip { at, bit } => {
-                bytes[at % len] ^= 1 << bit;
-                wrapped.contains(&(at % len))
+            StreamDamage::Bytes(damage) => {
+                let before = bytes.clone();
+                damage.apply(&mut bytes);
+                // Only bytes inside the wrapped key changed (or none): its own envelope, not the
+                // chunks, decides whether it still opens.
+                bytes.len() == len
+                    && (0..len).all(|at| bytes[at] == before[at] || wrapped.contains(&at))
             }
-            Damage::Cut { at } => {
-                bytes.truncate(at % len);
-                false
-            }
-            Damage::Grow { tail } => {
-                bytes.extend_from_slice(tail);
-                false
-            }
-            Damage::Insert { at, byte } => {
-                bytes.insert(at % (len + 1), *byte);
-                false
-            }
-            Damage::Remove { at } => {
-                bytes.remove(at % len);
-                false
-            }
-            Damage::Swap { a, b } => {
+            StreamDamage::SwapChunks { a, b } => {
                 // Two whole chunks trade places (full chunks only: the final one may be short).
                 let full = (len - chunks_start) / sealed_chunk;
                 let (a, b) = if full >= 2 { (a % full, b % full) } else { (0, 0) };

@@ -8,6 +8,7 @@
     clippy::panic,
     clippy::indexing_slicing,
     dead_code,
+    unused_imports,
     unreachable_pub
 )]
 
@@ -21,16 +22,13 @@ use keyvault_store::{
     AuditCommit, Backend, Batch, FileBackend, ManualClock, MemoryBackend, NewKey, Record,
     StoreError, Vault, VaultOptions,
 };
+pub use keyvault_test_support::fixtures::name;
 
 /// The password of every test vault.
 pub const PASSWORD: &[u8] = b"correct horse battery staple";
 
 /// The OWASP floor: the cheapest Argon2id settings the vault accepts.
-pub const CHEAP_ARGON2: Argon2Params = Argon2Params {
-    memory_kib: 19_456,
-    iterations: 2,
-    lanes: 1,
-};
+pub const CHEAP_ARGON2: Argon2Params = Argon2Params::MINIMUM;
 
 /// Where every manual clock starts: 2025-06-15 15:06:40 UTC.
 pub const START: Timestamp = Timestamp::from_unix_secs(1_750_000_000);
@@ -234,11 +232,6 @@ impl<B: TestBackend> Harness<B> {
             .scan_prefix(&[table])
             .unwrap()
     }
-}
-
-/// A key name.
-pub fn name(text: &str) -> KeyName {
-    KeyName::new(text).unwrap()
 }
 
 /// Grouped audit commits that never fire on their own: only an explicit flush (or a
