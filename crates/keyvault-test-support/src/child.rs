@@ -64,3 +64,45 @@ pub fn child_command(test: &str, spec: &str) -> Command {
         .stderr(Stdio::piped());
     command
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The child of [`a_child_runs_and_reads_its_instructions`].
+    #[test]
+    fn child_echo() {
+        if let Some(spec) = child_spec() {
+            println!("CHILD SAYS {spec}");
+        }
+    }
+
+    #[test]
+    fn a_child_runs_and_reads_its_instructions() {
+        let output = child_command(&test_path(module_path!(), "child_echo"), "hello")
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            stdout.lines().any(|line| line == "CHILD SAYS hello"),
+            "{stdout}"
+        );
+    }
+
+    /// A child started under a stale name would run no test and succeed: refused instead.
+    #[test]
+    #[should_panic(expected = "must exist exactly once")]
+    fn a_child_name_that_matches_no_test_is_refused() {
+        let _ = child_command(&test_path(module_path!(), "no_such_child"), "");
+    }
+
+    #[test]
+    fn test_paths_drop_the_binary_name() {
+        assert_eq!(
+            test_path("it::crash", "child_worker"),
+            "crash::child_worker"
+        );
+        assert_eq!(test_path("interrupted", "child_restore"), "child_restore");
+    }
+}

@@ -1,0 +1,11 @@
+//! keyvault-core's integration tests, in one test binary with one module per area.
+//! Run them with `cargo test -p keyvault-core --test it`, or one module with a filter:
+//! `cargo test -p keyvault-core --test it audit::`.
+
+mod common;
+
+mod audit;
+mod envelope;
+mod lifecycle;
+mod policy;
+mod purity;
