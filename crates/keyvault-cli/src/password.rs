@@ -238,7 +238,8 @@ mod tests {
         std::fs::write(&path, b"two\n\n").unwrap();
         assert_eq!(&read_file(&path, "test").unwrap()[..], b"two\n");
         std::fs::write(&path, b"\n").unwrap();
-        assert!(read_file(&path, "test").is_err());
+        let err = read_file(&path, "test").unwrap_err();
+        assert!(err.to_string().contains("is empty"), "{err}");
     }
 
     #[test]

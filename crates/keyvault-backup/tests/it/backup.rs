@@ -19,7 +19,7 @@ use keyvault_backup::{
     BackupError, MergePolicy, SkipReason, VaultBackup, create_backup, create_incremental_backup,
     merge_into, restore, restore_to_file, verify_backup, verify_chain,
 };
-use keyvault_core::{KeyAlgorithm, Transition};
+use keyvault_core::{Denial, KeyAlgorithm, Transition};
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::mac::hmac_sha256;
 use keyvault_crypto::password::derive_key;
@@ -51,7 +51,16 @@ fn full_and_incremental_backups_restore_into_a_new_file() {
         .transition(&name("one"), Transition::Deprecate)
         .unwrap();
     let second = source.encrypt(&name("one"), b"x", b"");
-    assert!(second.is_err(), "deprecated keys do not encrypt");
+    assert!(
+        matches!(
+            second,
+            Err(StoreError::Core(keyvault_core::Error::Denied {
+                denial: Denial::KeyState { .. },
+                ..
+            }))
+        ),
+        "deprecated keys do not encrypt: {second:?}"
+    );
     let inc1 = create_incremental_backup(&source, &full, &config).unwrap();
     assert_eq!(inc1.base_id(), Some(full.backup_id()));
     source
@@ -68,7 +77,11 @@ fn full_and_incremental_backups_restore_into_a_new_file() {
         .collect();
     for (backup, path) in [&full, &inc1, &inc2].iter().zip(&paths) {
         backup.write_file(path).unwrap();
-        assert!(backup.write_file(path).is_err(), "never overwrites");
+        let err = backup.write_file(path).unwrap_err();
+        assert!(
+            matches!(&err, BackupError::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists),
+            "never overwrites: {err:?}"
+        );
     }
     let chain: Vec<_> = paths
         .iter()
@@ -167,7 +180,10 @@ fn broken_and_foreign_chains_are_refused() {
     forged[36 + 7] ^= 1;
     let forged = VaultBackup::from_bytes(forged).unwrap();
     let orphan = create_incremental_backup(&a, &forged, &config).unwrap();
-    assert!(verify_chain(&[a_full.clone(), orphan], PW).is_err());
+    assert!(matches!(
+        verify_chain(&[a_full.clone(), orphan], PW),
+        Err(BackupError::BrokenChain { .. })
+    ));
 }
 
 #[test]
@@ -405,7 +421,10 @@ fn hostile_headers_are_refused_fast_with_typed_errors() {
     let mut spliced = bytes[..114].to_vec();
     spliced.extend(std::iter::repeat_n(0xaa, 1_000_000));
     spliced.extend_from_slice(&bytes[114..]);
-    assert!(VaultBackup::from_bytes(spliced).is_err());
+    assert!(matches!(
+        VaultBackup::from_bytes(spliced),
+        Err(BackupError::InvalidField { .. })
+    ));
     // Unknown version, flags and algorithm.
     assert!(matches!(
         VaultBackup::from_bytes(patch(4, 3)),

@@ -128,7 +128,12 @@ fn chosen_versions_and_partial_imports() {
         versions: Some(vec![v(9)]),
         ..export_options()
     };
-    assert!(export_key(&source, &name("k"), PW, &bad).is_err());
+    assert!(matches!(
+        export_key(&source, &name("k"), PW, &bad),
+        Err(BackupError::Store(StoreError::Core(
+            keyvault_core::Error::UnknownVersion { .. }
+        )))
+    ));
 }
 
 /// Replace one piece of the compact metadata JSON inside an export, keeping the file canonical,
@@ -279,7 +284,10 @@ fn import_validates_expiry_state_and_names() {
         .create_key(exportable("expiring", KeyAlgorithm::default()))
         .unwrap();
     let different = export_key(&other, &name("expiring"), PW, &export_options()).unwrap();
-    assert!(import_key(&target, &different, PW, &allow).is_err());
+    assert!(matches!(
+        import_key(&target, &different, PW, &allow),
+        Err(BackupError::Store(StoreError::NameTaken(_)))
+    ));
     let rename = ImportOptions {
         conflict: ImportConflict::Rename(name("expiring-2")),
         allow_expired: false,
@@ -291,7 +299,15 @@ fn import_validates_expiry_state_and_names() {
     other
         .transition(&name("expiring"), Transition::Revoke)
         .unwrap();
-    assert!(export_key(&other, &name("expiring"), PW, &export_options()).is_err());
+    assert!(matches!(
+        export_key(&other, &name("expiring"), PW, &export_options()),
+        Err(BackupError::Store(StoreError::Core(
+            keyvault_core::Error::Denied {
+                denial: keyvault_core::Denial::KeyState { .. },
+                ..
+            }
+        )))
+    ));
 }
 
 #[test]
@@ -313,7 +329,15 @@ fn the_exportable_flag_is_honoured_and_one_way() {
     // Switched off in the new vault, it stays off: no API turns it back on, and re-importing
     // an old export of it (which says exportable) under Replace is what the store decides.
     target.disallow_export(&name("leaving")).unwrap();
-    assert!(export_key(&target, &name("leaving"), PW, &export_options()).is_err());
+    assert!(matches!(
+        export_key(&target, &name("leaving"), PW, &export_options()),
+        Err(BackupError::Store(StoreError::Core(
+            keyvault_core::Error::Denied {
+                denial: keyvault_core::Denial::NotExportable,
+                ..
+            }
+        )))
+    ));
     assert!(!target.key(&name("leaving")).unwrap().exportable());
 }
 
@@ -409,7 +433,10 @@ fn hostile_parameters_are_refused_before_deriving() {
         },
         ..export_options()
     };
-    assert!(export_key(&source, &name("k"), PW, &weak).is_err());
+    assert!(matches!(
+        export_key(&source, &name("k"), PW, &weak),
+        Err(BackupError::Crypto(CryptoError::Argon2TooWeak { .. }))
+    ));
     let _ = CHEAP;
 }
 
@@ -430,7 +457,13 @@ fn reformatted_json_is_refused_as_non_canonical() {
         json.replace("\"comment\": null", "\"comment\": null, \"extra\": 1"),
         json.to_uppercase(),
     ] {
-        assert!(ExportedKey::from_json(&edited).is_err());
+        assert!(
+            matches!(
+                ExportedKey::from_json(&edited),
+                Err(BackupError::NonCanonical { .. } | BackupError::Malformed { .. })
+            ),
+            "{edited}"
+        );
     }
     let _ = KeyState::Active;
 }

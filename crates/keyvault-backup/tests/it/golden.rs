@@ -190,7 +190,10 @@ fn export_v1_json_and_binary_still_open() {
         for (version, secret) in &expected.versions {
             assert!(bundle.versions[version] == *secret, "material of {version}");
         }
-        assert!(file.open(b"not the password").is_err());
+        assert!(matches!(
+            file.open(b"not the password"),
+            Err(BackupError::WrongPassword { .. })
+        ));
     }
     let vault = MemoryVault::in_memory(b"v", options()).unwrap();
     let imported = import_key(&vault, &from_binary, PASSWORD, &ImportOptions::default()).unwrap();

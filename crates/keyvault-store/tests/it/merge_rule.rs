@@ -377,7 +377,10 @@ fn a_destroyed_key_cannot_come_back() {
         ReplaceRefusal::KeyRetired
     );
     assert_eq!(p.source.key(&p.key).unwrap().state(), KeyState::Destroyed);
-    assert!(p.source.decrypt(&sealed, b"").is_err());
+    assert!(matches!(
+        p.source.decrypt(&sealed, b""),
+        Err(StoreError::Core(keyvault_core::Error::KeyDestroyed { .. }))
+    ));
 }
 
 #[test]
