@@ -140,10 +140,17 @@ fn failed_restores_leave_no_vault() {
         ("reordered", vec![inc.clone(), full.clone()], PW),
     ];
     for (what, chain, password) in cases {
-        assert!(
-            restore_to_file(&target, &chain, password, b"new", options()).is_err(),
-            "{what}"
-        );
+        let err = restore_to_file(&target, &chain, password, b"new", options()).unwrap_err();
+        match what {
+            "damaged link" => assert!(matches!(err, BackupError::Tampered { .. }), "{err:?}"),
+            "wrong password" => {
+                assert!(matches!(err, BackupError::WrongPassword { .. }), "{err:?}")
+            }
+            _ => assert!(
+                matches!(err, BackupError::BrokenChain { .. }),
+                "{what}: {err:?}"
+            ),
+        }
         assert!(!target.exists(), "{what} left a vault behind");
     }
     let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
@@ -227,7 +234,10 @@ fn merge_into_an_existing_vault_follows_the_policy() {
         "{err}"
     );
     assert!(
-        target.key(&name("only-in-backup")).is_err(),
+        matches!(
+            target.key(&name("only-in-backup")),
+            Err(StoreError::KeyNotFound(_))
+        ),
         "refuse imports nothing"
     );
 

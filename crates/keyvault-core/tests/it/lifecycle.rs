@@ -495,10 +495,10 @@ fn revoking_one_compromised_version_leaves_the_others_working() {
     meta.version_transition(v(1), VersionTransition::Enable, now())
         .unwrap();
     assert_eq!(decrypt(&meta, 1), Ok(v(1)));
-    assert!(
-        meta.version_transition(v(2), VersionTransition::Enable, now())
-            .is_err()
-    );
+    assert!(matches!(
+        meta.version_transition(v(2), VersionTransition::Enable, now()),
+        Err(Error::InvalidVersionTransition { .. })
+    ));
 }
 
 #[test]

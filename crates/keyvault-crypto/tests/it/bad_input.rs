@@ -46,8 +46,11 @@ fn open_rejects_short_and_garbage_input() {
                 CryptoError::Authentication,
                 "{alg} len {len}"
             );
-            assert!(
-                hazmat::open_with_nonce(&key, &vec![0; alg.nonce_len()], b"", &garbage).is_err()
+            assert_eq!(
+                hazmat::open_with_nonce(&key, &vec![0; alg.nonce_len()], b"", &garbage)
+                    .unwrap_err(),
+                CryptoError::Authentication,
+                "{alg} len {len}"
             );
         }
     }
