@@ -4,7 +4,9 @@
 use proptest::prelude::*;
 
 /// One change to a byte string. Positions are taken modulo the length, so any value fits any
-/// string; on an empty string only [`Damage::Grow`] and [`Damage::Insert`] change anything.
+/// string; on an empty string only [`Damage::Grow`] and [`Damage::Insert`] change anything. An
+/// overwrite with the same byte or a splice onto an equal run changes nothing: tests that expect
+/// a refusal compare with the original first.
 #[derive(Clone, Debug)]
 pub enum Damage {
     /// Flip bit `bit` (0..8) of the byte at `at`.
@@ -38,6 +40,13 @@ pub enum Damage {
         /// How many bytes at most.
         len: usize,
     },
+    /// Set the byte at `at` to `byte` (unchanged if it already was).
+    Overwrite {
+        /// Position.
+        at: usize,
+        /// The new value.
+        byte: u8,
+    },
     /// Copy up to `len` bytes from `from` over the bytes at `to` (the length stays).
     Splice {
         /// Where the copied run starts.
@@ -59,6 +68,7 @@ pub fn any_damage() -> impl Strategy<Value = Damage> {
             .prop_map(|(at, bytes)| Damage::Insert { at, bytes }),
         2 => (any::<usize>(), prop_oneof![Just(1usize), 1usize..64])
             .prop_map(|(at, len)| Damage::Remove { at, len }),
+        1 => (any::<usize>(), any::<u8>()).prop_map(|(at, byte)| Damage::Overwrite { at, byte }),
         1 => (any::<usize>(), any::<usize>(), 1usize..32)
             .prop_map(|(from, to, len)| Damage::Splice { from, to, len }),
     ]
@@ -85,6 +95,7 @@ impl Damage {
                 let at = at % len;
                 bytes.drain(at..at.saturating_add(*n).min(len));
             }
+            Damage::Overwrite { at, byte } => bytes[at % len] = *byte,
             Damage::Splice { from, to, len: n } => {
                 let from = from % len;
                 let to = to % len;
@@ -99,5 +110,58 @@ impl Damage {
         let mut out = bytes.to_vec();
         self.apply(&mut out);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_damage_does_what_it_says() {
+        let original = b"0123456789".to_vec();
+        let cases = [
+            (Damage::Flip { at: 11, bit: 0 }, b"0023456789".to_vec()),
+            (Damage::Cut { at: 13 }, b"012".to_vec()),
+            (
+                Damage::Grow {
+                    tail: b"ab".to_vec(),
+                },
+                b"0123456789ab".to_vec(),
+            ),
+            (
+                Damage::Insert {
+                    at: 2,
+                    bytes: b"x".to_vec(),
+                },
+                b"01x23456789".to_vec(),
+            ),
+            (Damage::Remove { at: 8, len: 5 }, b"01234567".to_vec()),
+            (
+                Damage::Overwrite { at: 0, byte: b'z' },
+                b"z123456789".to_vec(),
+            ),
+            (
+                Damage::Splice {
+                    from: 0,
+                    to: 7,
+                    len: 5,
+                },
+                b"0123456012".to_vec(),
+            ),
+        ];
+        for (damage, expected) in cases {
+            assert_eq!(damage.applied(&original), expected, "{damage:?}");
+        }
+        // Nothing to act on: only growth and insertion change an empty string.
+        assert!(Damage::Cut { at: 3 }.applied(b"").is_empty());
+        assert_eq!(
+            Damage::Insert {
+                at: 9,
+                bytes: b"y".to_vec()
+            }
+            .applied(b""),
+            b"y"
+        );
     }
 }

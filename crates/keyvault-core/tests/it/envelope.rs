@@ -19,6 +19,7 @@ use keyvault_core::envelope::{
 };
 use keyvault_core::{Error, ErrorKind, KeyId, KeyVersion};
 use keyvault_crypto::{AeadKey, Algorithm, SecretKey, TAG_LEN};
+use keyvault_test_support::any_damage;
 use proptest::prelude::*;
 
 const GOLDEN_PLAINTEXT: &[u8] = b"keyvault envelope v2 golden plaintext";
@@ -412,51 +413,6 @@ fn golden_bytes(algorithm: Algorithm) -> Vec<u8> {
     hex::decode(text.trim()).unwrap()
 }
 
-/// One structural change to a golden envelope: insert, delete, truncate or overwrite.
-#[derive(Clone, Debug)]
-enum Edit {
-    Insert(prop::sample::Index, Vec<u8>),
-    Delete(prop::sample::Index, usize),
-    Truncate(prop::sample::Index),
-    Overwrite(prop::sample::Index, u8),
-}
-
-fn edit() -> impl Strategy<Value = Edit> {
-    prop_oneof![
-        (
-            any::<prop::sample::Index>(),
-            prop::collection::vec(any::<u8>(), 1..8)
-        )
-            .prop_map(|(at, bytes)| Edit::Insert(at, bytes)),
-        (any::<prop::sample::Index>(), 1usize..32).prop_map(|(at, n)| Edit::Delete(at, n)),
-        any::<prop::sample::Index>().prop_map(Edit::Truncate),
-        (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(at, b)| Edit::Overwrite(at, b)),
-    ]
-}
-
-fn apply(bytes: &mut Vec<u8>, edit: &Edit) {
-    match edit {
-        Edit::Insert(at, inserted) => {
-            let at = at.index(bytes.len() + 1);
-            bytes.splice(at..at, inserted.iter().copied());
-        }
-        Edit::Delete(at, n) if !bytes.is_empty() => {
-            let at = at.index(bytes.len());
-            let end = (at + n).min(bytes.len());
-            bytes.drain(at..end);
-        }
-        Edit::Truncate(at) => {
-            let at = at.index(bytes.len() + 1);
-            bytes.truncate(at);
-        }
-        Edit::Overwrite(at, byte) if !bytes.is_empty() => {
-            let at = at.index(bytes.len());
-            bytes[at] = *byte;
-        }
-        _ => {}
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
@@ -478,25 +434,25 @@ proptest! {
         }
     }
 
-    /// Insertions, deletions, truncations and overwrites of a golden envelope (and of its
+    /// Insertions, deletions, truncations, overwrites, flips and moved runs of a golden envelope (and of its
     /// armour) never panic; only an edit that leaves the bytes unchanged still opens.
     #[test]
     fn edited_golden_envelopes_never_panic(
         algorithm in algorithm(),
-        edits in prop::collection::vec(edit(), 1..4),
+        edits in prop::collection::vec(any_damage(), 1..4),
     ) {
         let key = golden_key(algorithm);
         let golden = golden_bytes(algorithm);
         let mut bytes = golden.clone();
         for edit in &edits {
-            apply(&mut bytes, edit);
+            edit.apply(&mut bytes);
         }
         let opened = envelope::open(&key, Purpose::Data, &bytes, GOLDEN_AAD);
         prop_assert_eq!(opened.is_ok(), bytes == golden);
 
         let mut text = envelope::armour(&golden).unwrap().into_bytes();
         for edit in &edits {
-            apply(&mut text, edit);
+            edit.apply(&mut text);
         }
         if let Ok(text) = String::from_utf8(text)
             && let Ok(decoded) = envelope::dearmour(&text)
