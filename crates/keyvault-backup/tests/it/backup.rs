@@ -2,14 +2,6 @@
 //! existing vault, verify without restoring, broken and foreign chains, wrong passwords,
 //! hostile headers and decompression bombs.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::time::{Duration, Instant};

@@ -1,14 +1,6 @@
 //! Single-key export and import: both encodings, chosen versions, every metadata field bound to
 //! the wrapped material, validation on import, the exportable flag, and hostile inputs.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::time::{Duration, Instant};

@@ -6,14 +6,6 @@
 //! authenticates, re-encodes and restores them exactly. The backups of format 1 (before lineage
 //! ids) are kept to show that they are refused clearly.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::collections::BTreeMap;

@@ -1,14 +1,6 @@
 //! A restore killed part way (SIGKILL of the restoring process at spread-out moments) leaves
 //! either no vault at the target path or the complete vault — never a partial one.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::path::PathBuf;

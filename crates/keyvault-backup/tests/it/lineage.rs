@@ -2,14 +2,6 @@
 //! lineage), so an incremental backup can only follow a base of the same history, and no chain
 //! that mixes histories is accepted by create, verify or restore.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::collections::BTreeSet;

@@ -2,14 +2,6 @@
 //! backup cases as keyvault-store's `tests/it/merge_rule.rs` for `import_key`, each asserting the
 //! skip reason or the resulting metadata, every refusal audited.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::time::Duration;

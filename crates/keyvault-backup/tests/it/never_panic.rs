@@ -5,14 +5,6 @@
 //! file — bit flips, insertions, deletions, truncations — and nothing but the unchanged file may
 //! open. Keys are derived once per test binary; case counts keep each test to a few seconds.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

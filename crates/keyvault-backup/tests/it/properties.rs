@@ -5,14 +5,6 @@
 //! preserves every key's metadata and material. Cases are bounded to keep the suite fast; the
 //! number run is printed.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -11,14 +11,6 @@
 //! with other parameters cannot reproduce the password check value, and a few hundred
 //! derivations at up to 1 GiB would take minutes. Everything else runs the real code.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::cell::RefCell;

@@ -1,13 +1,6 @@
 //! The `keyvault` binary end to end: help and usage errors, vault set-up and passwords, the key
 //! lifecycle and policies, the audit log, completions, the man page and quickstart; every exit
 //! code and the `--json` output of each command.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

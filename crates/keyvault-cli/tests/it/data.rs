@@ -1,13 +1,6 @@
 //! The data commands of the `keyvault` binary: envelopes in binary and `kv1:` text, the chunked
 //! stream format for files (round trips of several MiB, and truncated, extended or flipped files
 //! refused with exit code 3 and no output left behind), rewrap, data keys, MACs and derivation.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

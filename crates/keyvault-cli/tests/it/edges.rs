@@ -1,13 +1,6 @@
 //! The edges of the `keyvault` binary: text that comes from files or other users is printed
 //! with its control characters escaped, exit codes say whether the user or a file was wrong, a
 //! closed pipe never ends in success, and `--out` never replaces a file without `--force`.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

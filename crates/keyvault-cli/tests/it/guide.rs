@@ -16,13 +16,6 @@
 //! (and `# exit N` comments) in docs/GUIDE.md from the real run, keeping every line whose masked
 //! form did not change, so a changed message elsewhere is reconciled in one command.
 //! `KEYVAULT_WRITE_GUIDE=all` takes every line from the run (fresh, consistent times and ids).
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::fmt::Write as _;
 use std::fs::File;

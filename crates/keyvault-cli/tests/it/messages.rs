@@ -3,9 +3,6 @@
 //! another vault, legacy stores told apart by their files, counts with plurals, and JSON
 //! members named for what they count.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-
 use crate::common;
 
 use std::path::Path;

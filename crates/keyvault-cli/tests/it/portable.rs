@@ -1,13 +1,6 @@
 //! The portable-format commands of the `keyvault` binary: key export and import between vaults,
 //! full and incremental backups (create, inspect, verify, restore), and migration from
 //! rust-keyvault 0.2 files; wrong passwords, tampered files and refusals with their exit codes.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -2,13 +2,6 @@
 //! asks on the terminal without echo (twice when a password is being set). The terminal comes
 //! from util-linux's `script`, which runs the binary on a new pty and relays this test's
 //! writes to it; the test answers each prompt once it has appeared.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -2,15 +2,8 @@
 //! insertion, reorder and tail truncation is detected at the right record, and untouched logs
 //! never raise a false alarm. Plus the canonical encoding's determinism and a golden chain.
 
-// Test code: a panic is a test failure, which is the point; tests may read files
-// (golden files, docs), which keyvault-core itself never does.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::cast_possible_truncation,
-    clippy::disallowed_methods
-)]
+// Tests may read files (golden files, docs), which keyvault-core itself never does.
+#![allow(clippy::cast_possible_truncation, clippy::disallowed_methods)]
 
 use crate::common;
 

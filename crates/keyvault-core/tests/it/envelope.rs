@@ -1,14 +1,8 @@
 //! Ciphertext envelope v2: golden bytes, purposes, round trips, hostile input and single-bit
 //! flips; v1 golden files refused.
 
-// Test code: a panic is a test failure, which is the point; tests may read files
-// (golden files, docs), which keyvault-core itself never does.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// Tests may read files (golden files, docs), which keyvault-core itself never does.
+#![allow(clippy::disallowed_methods)]
 
 use std::path::PathBuf;
 

@@ -1,14 +1,8 @@
 //! The lifecycle table, exhaustively: every state × every transition, for keys and versions;
 //! the table in docs/LIFECYCLE.md matches the one in code; rotation, trim and decryption rules.
 
-// Test code: a panic is a test failure, which is the point; tests may read files
-// (golden files, docs), which keyvault-core itself never does.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// Tests may read files (golden files, docs), which keyvault-core itself never does.
+#![allow(clippy::disallowed_methods)]
 
 use crate::common;
 

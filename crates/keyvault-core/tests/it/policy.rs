@@ -1,9 +1,6 @@
 //! `authorize` against an independent statement of every rule: an operation is allowed iff every
 //! rule allows it, and a denial names the first rule (in the documented order) that refused.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-
 use crate::common;
 
 use std::collections::BTreeSet;

@@ -2,14 +2,8 @@
 //! call no filesystem, network, thread, process, environment or clock is enforced by clippy's
 //! `disallowed-methods` and `disallowed-types` in crates/keyvault-core/clippy.toml.)
 
-// Test code: a panic is a test failure, which is the point; tests may read files
-// (golden files, docs), which keyvault-core itself never does.
-#![allow(
-    clippy::unwrap_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    clippy::disallowed_methods
-)]
+// Tests may read files (golden files, docs), which keyvault-core itself never does.
+#![allow(clippy::disallowed_methods)]
 
 use std::path::Path;
 

@@ -2,6 +2,14 @@
 //! Run them with `cargo test -p keyvault-crypto --test it`, or one module with a filter:
 //! `cargo test -p keyvault-crypto --test it argon2_kat::`.
 
+// Test code: a panic is a test failure, which is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 mod argon2_kat;
 mod bad_input;
 mod properties;

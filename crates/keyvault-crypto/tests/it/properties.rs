@@ -1,8 +1,5 @@
 //! Property tests: every algorithm round-trips, and any change to a sealed message fails cleanly.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-
 use keyvault_crypto::{AeadKey, Algorithm, CryptoError, Nonce, SecretKey, hazmat};
 use proptest::prelude::*;
 

@@ -2,8 +2,6 @@
 //! rust-keyvault itself. The store is checked in (crates/keyvault-cli/tests/golden/
 //! rust-keyvault-0.2-store); regenerate it with
 //! `cargo test -p keyvault-migration-tests --test it guide_store:: -- --ignored`.
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};

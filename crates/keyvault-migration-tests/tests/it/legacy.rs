@@ -3,14 +3,6 @@
 //! read with keyvault-backup's own readers and imported into keyvault vaults, keeping ids,
 //! versions, states, times and material.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::time::{Duration, SystemTime};
 
 use keyvault_backup::legacy::{

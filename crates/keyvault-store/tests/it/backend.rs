@@ -1,8 +1,5 @@
 //! One conformance suite for every backend: the same semantics on memory and on file.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
-
 use std::sync::Arc;
 
 use keyvault_store::{Backend, Batch, Expect, FileBackend, MemoryBackend, StoreError};

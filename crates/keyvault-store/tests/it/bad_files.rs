@@ -13,13 +13,6 @@
 //! Two more tests hold refusals to a higher standard: a refused file is left exactly as it was,
 //! and the error names the file.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 #![cfg(unix)]
 
 use std::collections::BTreeMap;

@@ -1,13 +1,6 @@
 //! A vault file locked by another process (an open write transaction): the vault waits a
 //! bounded time, tells its caller once it has waited a while, then fails with
 //! `StoreError::Busy`, and works again once the lock is released.
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use crate::common;
 

@@ -6,14 +6,6 @@
 //! acknowledged key exists, version numbers strictly increase without gaps, no usage limit was
 //! passed, and the audit chain verifies.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};

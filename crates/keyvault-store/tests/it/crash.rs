@@ -15,13 +15,6 @@
 //! A second test kills the child while it creates a vault: the path must then hold either
 //! nothing or a whole vault.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 #![cfg(unix)]
 
 use std::collections::{BTreeMap, HashMap};

@@ -5,9 +5,6 @@
 //! Regenerate the current one only when the format version changes:
 //! `KEYVAULT_WRITE_GOLDEN=1 cargo test -p keyvault-store --test it golden::`.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::path::{Path, PathBuf};
 
 use keyvault_core::{KeyAlgorithm, KeyName};

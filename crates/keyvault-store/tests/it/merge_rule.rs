@@ -3,14 +3,6 @@
 //! asserts the refusal or the resulting metadata, and every refusal is audited. Restore
 //! chains and the 96-bit-nonce seal cap are checked at the end.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::sync::Arc;

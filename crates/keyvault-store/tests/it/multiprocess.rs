@@ -8,14 +8,6 @@
 //! Children are this test binary run again with `KEYVAULT_TEST_CHILD` set, which turns the
 //! otherwise empty `child_worker` test into the child.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Output;

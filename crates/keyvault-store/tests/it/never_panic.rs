@@ -4,12 +4,6 @@
 //! them, and what it accepts it writes back in a form it accepts again unchanged. Real headers
 //! and records with structured damage (one field changed, bytes flipped, cut short, grown) are
 //! refused, never accepted as something else. The file-level damage cases are in bad_files.rs.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

@@ -1,13 +1,5 @@
 //! Export, import, snapshot and restore: what keyvault-backup builds on.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use keyvault_core::{KeyAlgorithm, KeyVersion, Transition};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::dangerous::{self, ImportConflict, VaultSnapshot};

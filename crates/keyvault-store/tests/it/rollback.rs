@@ -7,13 +7,6 @@
 //! The battery counts the cases it tried, detected and missed, and prints them (run with
 //! `--nocapture` to see them).
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 #![cfg(unix)]
 
 use std::collections::BTreeMap;

@@ -4,12 +4,6 @@
 //! chunk released), and real stream files with structured damage (a bit flipped, cut short,
 //! grown, a byte inserted or removed, chunks reordered) never open to anything but their own
 //! plaintext. The unit tests in src/stream.rs cover fixed cases and the golden file.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
 
 use std::io::{Read, Write};
 

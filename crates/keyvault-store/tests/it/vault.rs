@@ -7,14 +7,6 @@
 //! administrator's process and an application's process would), which is how a process learns
 //! of a key revoked elsewhere.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
-
 use crate::common;
 
 use std::time::Duration;

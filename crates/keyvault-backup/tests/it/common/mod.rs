@@ -1,13 +1,6 @@
 //! Helpers shared by keyvault-backup's tests.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    unreachable_pub
-)]
+#![allow(unreachable_pub)]
 
 use std::sync::Arc;
 

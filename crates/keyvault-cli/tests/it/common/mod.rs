@@ -2,14 +2,7 @@
 //! and the built `keyvault` binary run against it with cheap Argon2 costs and passwords from
 //! the environment.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    unreachable_pub
-)]
+#![allow(unreachable_pub)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,5 +1,5 @@
 //! Fixtures shared by the integration tests.
-#![allow(unreachable_pub, clippy::unwrap_used)]
+#![allow(unreachable_pub)]
 
 use keyvault_core::{KeyAlgorithm, KeyId, KeyMetadata, KeyName, Timestamp};
 

@@ -1,14 +1,7 @@
 //! Shared fixtures for the Vault suites: cheap Argon2 settings, a manual clock, and one harness
 //! type that runs a test body on a memory vault and on a file vault alike.
 
-// Test code: a panic is a test failure, which is the point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing,
-    unreachable_pub
-)]
+#![allow(unreachable_pub)]
 
 use std::path::PathBuf;
 use std::sync::Arc;
