@@ -3,17 +3,11 @@
 //! reference-implementation vectors, the two inputs the reference implementation refuses, and
 //! checks on keyvault's own parameter policy and password key derivation.
 
-use std::path::PathBuf;
-
 use keyvault_crypto::password::derive_key;
 use keyvault_crypto::{Argon2Params, CryptoError, hazmat};
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-fn hex_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    hex::decode(&text).map_err(D::Error::custom)
-}
+use crate::common::hex_bytes;
 
 #[derive(Debug, Deserialize)]
 struct KatFile {
@@ -64,18 +58,7 @@ struct NegativeCase {
 }
 
 fn load() -> Result<KatFile, String> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "data",
-        "argon2",
-        "argon2id_kat.json",
-    ]
-    .iter()
-    .collect();
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    crate::common::load_json("argon2/argon2id_kat.json")
 }
 
 #[test]

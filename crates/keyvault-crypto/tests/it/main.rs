@@ -10,6 +10,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 mod argon2_kat;
 mod bad_input;
 mod properties;

@@ -3,18 +3,12 @@
 //! (XChaCha20-Poly1305), RFC 5869 Appendix A.1–A.3 (HKDF-SHA256) and RFC 4231 §4.2–4.8
 //! (HMAC-SHA256, including the 128-bit truncated tag of test case 5).
 
-use std::path::PathBuf;
-
 use keyvault_crypto::kdf::hkdf_sha256;
 use keyvault_crypto::mac::{HmacSha256, hmac_sha256, hmac_sha256_verify};
 use keyvault_crypto::{AeadKey, Algorithm, CryptoError, SecretKey, hazmat};
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-fn hex_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    hex::decode(&text).map_err(D::Error::custom)
-}
+use crate::common::hex_bytes;
 
 #[derive(Debug, Deserialize)]
 struct RfcVectors {
@@ -71,17 +65,7 @@ struct HmacVector {
 }
 
 fn load() -> Result<RfcVectors, String> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "data",
-        "rfc_vectors.json",
-    ]
-    .iter()
-    .collect();
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    crate::common::load_json("rfc_vectors.json")
 }
 
 /// Seal must give exactly `ct || tag`, open must give `msg`, and a flipped tag bit must fail.

@@ -5,22 +5,18 @@
 //! collected with their `tcId` and reported together instead of stopping at the first one.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::PathBuf;
 
 use keyvault_crypto::kdf::hkdf_sha256;
 use keyvault_crypto::mac::{HmacSha256, hmac_sha256, hmac_sha256_verify};
 use keyvault_crypto::{AeadKey, Algorithm, CryptoError, SecretKey, hazmat};
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::common::hex_bytes;
 
 // ---------------------------------------------------------------------------------------------
 // File format (schemas aead_test_schema_v1, hkdf_test_schema_v1, mac_test_schema_v1)
 // ---------------------------------------------------------------------------------------------
-
-fn hex_bytes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    hex::decode(&text).map_err(D::Error::custom)
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,18 +107,7 @@ struct MacCase {
 }
 
 fn load<G: DeserializeOwned>(name: &str) -> Result<TestFile<G>, String> {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "tests",
-        "data",
-        "wycheproof",
-        name,
-    ]
-    .iter()
-    .collect();
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("parsing {}: {e}", path.display()))
+    crate::common::load_json(&format!("wycheproof/{name}"))
 }
 
 /// Run one case, turning a panic inside the library into a recorded failure for that case.

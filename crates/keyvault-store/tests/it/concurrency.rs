@@ -15,8 +15,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::{Harness, PASSWORD, TestBackend, name};
-use keyvault_core::envelope::Envelope;
+use common::{Harness, PASSWORD, TestBackend, name, version_of};
 use keyvault_core::{
     AuditOperation, KeyAlgorithm, KeyName, KeyPolicy, KeyState, KeyVersion, OutcomeKind,
     RotationTriggers, StateKind, Transition,
@@ -201,14 +200,6 @@ fn join_all<T>(handles: Vec<JoinHandle<T>>) -> Vec<T> {
             Err(panic) => std::panic::resume_unwind(panic),
         })
         .collect()
-}
-
-fn version_of(envelope: &[u8]) -> u32 {
-    Envelope::parse(envelope)
-        .unwrap()
-        .header()
-        .key_version
-        .get()
 }
 
 /// Open `envelope` right after it was made, on the vault that made it, and compare.

@@ -25,10 +25,11 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::common::is_usage_limit;
 use keyvault_core::envelope::Envelope;
-use keyvault_core::{AuditOperation, Denial, KeyAlgorithm, KeyPolicy, Outcome, StateKind};
+use keyvault_core::{AuditOperation, KeyAlgorithm, KeyPolicy, Outcome, StateKind};
 use keyvault_crypto::Argon2Params;
-use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, VaultOptions};
 use keyvault_test_support::child::{child_command, child_spec, test_path};
 use keyvault_test_support::fixtures::name;
 use keyvault_test_support::{Rng, seed};
@@ -54,16 +55,6 @@ fn plaintext(run: u64, op: u64) -> Vec<u8> {
 
 fn aad(run: u64, op: u64) -> Vec<u8> {
     format!("{run}/{op}").into_bytes()
-}
-
-fn is_usage_limit(err: &StoreError) -> bool {
-    matches!(
-        err,
-        StoreError::Core(keyvault_core::Error::Denied {
-            denial: Denial::UsageLimitReached { .. },
-            ..
-        })
-    )
 }
 
 /// The `max_operations` of each limited key: one spent within the first runs, one around the

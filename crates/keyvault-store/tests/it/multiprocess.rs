@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use crate::common::is_usage_limit;
 use keyvault_core::envelope::Envelope;
 use keyvault_core::{
     AuditOperation, AuditRecord, Denial, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, Outcome,
@@ -62,16 +63,6 @@ fn plaintext(child: usize, op: usize) -> Vec<u8> {
 
 fn aad(child: usize, op: usize) -> Vec<u8> {
     format!("aad {child}/{op}").into_bytes()
-}
-
-fn is_usage_limit(err: &StoreError) -> bool {
-    matches!(
-        err,
-        StoreError::Core(keyvault_core::Error::Denied {
-            denial: Denial::UsageLimitReached { .. },
-            ..
-        })
-    )
 }
 
 /// Run [`child_worker`] in a child process with `role` and `args`.

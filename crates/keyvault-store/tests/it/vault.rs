@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::{
     DAY, GROUPED_MANUAL, HOUR, Harness, PASSWORD, START, SharedMemory, TestBackend, denial, kind,
-    name,
+    name, version_of,
 };
 use keyvault_core::envelope::{Envelope, Purpose};
 use keyvault_core::{
@@ -36,15 +36,6 @@ const AEADS: [KeyAlgorithm; 3] = [
 
 fn v(number: u32) -> KeyVersion {
     KeyVersion::new(number).unwrap()
-}
-
-/// The key version an envelope names.
-fn version_of(envelope: &[u8]) -> u32 {
-    Envelope::parse(envelope)
-        .unwrap()
-        .header()
-        .key_version
-        .get()
 }
 
 fn at(base: Timestamp, offset: Duration) -> Timestamp {

@@ -218,6 +218,26 @@ impl<B: TestBackend> Harness<B> {
     }
 }
 
+/// The key version an envelope names.
+pub fn version_of(envelope: &[u8]) -> u32 {
+    keyvault_core::envelope::Envelope::parse(envelope)
+        .unwrap()
+        .header()
+        .key_version
+        .get()
+}
+
+/// Whether `err` is the refusal of a key whose `max_operations` is spent.
+pub fn is_usage_limit(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::Core(keyvault_core::Error::Denied {
+            denial: keyvault_core::Denial::UsageLimitReached { .. },
+            ..
+        })
+    )
+}
+
 /// Grouped audit commits that never fire on their own: only an explicit flush (or a
 /// management change, lock or drop) commits.
 pub const GROUPED_MANUAL: AuditCommit = AuditCommit::Grouped {
