@@ -22,4 +22,3 @@ pub mod rng;
 
 pub use damage::{Damage, any_damage};
 pub use rng::{Rng, seed};
-pub use tempfile::{TempDir, tempdir};
