@@ -5,7 +5,7 @@
 //! algorithms): `from_json` requires parameters at or above keyvault's Argon2id floor, so every
 //! other call would cost a 7–19 MiB derivation, some 30 ms, per execution. The unwrapping after
 //! the derivation (AEAD open, material length) is covered by `aead_open` and by
-//! keyvault-backup's `tests/never_panic.rs`. Never a panic.
+//! keyvault-backup's `tests/it/never_panic.rs`. Never a panic.
 #![no_main]
 
 use keyvault_backup::legacy::LegacyExport;

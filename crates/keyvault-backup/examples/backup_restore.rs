@@ -9,8 +9,6 @@
 //!
 //! Run with `cargo run -p keyvault-backup --example backup_restore`.
 
-use std::path::PathBuf;
-
 use keyvault_backup::{
     BackupConfig, VaultBackup, create_backup, create_incremental_backup, restore_to_file,
     verify_chain,
@@ -18,24 +16,6 @@ use keyvault_backup::{
 use keyvault_core::{KeyAlgorithm, KeyName};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{FileVault, KeyFilter, NewKey, VaultOptions};
-
-/// A directory under the system temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Result<Self, Box<dyn std::error::Error>> {
-        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
-        let path = std::env::temp_dir().join(format!("{prefix}-{suffix}"));
-        std::fs::create_dir(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Print one line per key: name, state and versions.
 fn list_keys(label: &str, vault: &FileVault) -> Result<(), Box<dyn std::error::Error>> {
@@ -53,14 +33,13 @@ fn list_keys(label: &str, vault: &FileVault) -> Result<(), Box<dyn std::error::E
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = TempDir::new("keyvault-backup-restore")?;
+    // Removed when `dir` is closed or dropped.
+    let dir = tempfile::Builder::new()
+        .prefix("keyvault-backup-restore-")
+        .tempdir()?;
     // Demo settings: the OWASP floor for Argon2id, for the vaults and the backups alike, so
     // the example runs in seconds. Real vaults and backups should keep the defaults.
-    let cheap = Argon2Params {
-        memory_kib: 19_456,
-        iterations: 2,
-        lanes: 1,
-    };
+    let cheap = Argon2Params::MINIMUM;
     let options = VaultOptions {
         argon2: cheap,
         actor: "example:backup_restore".to_owned(),
@@ -68,7 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     println!("demo Argon2id settings: 19456 KiB, 2 passes, 1 lane (the OWASP minimum)");
 
-    let vault_path = dir.0.join("app.vault");
+    let vault_path = dir.path().join("app.vault");
     let vault = FileVault::create(&vault_path, b"vault password", options.clone())?;
     let orders = KeyName::new("orders")?;
     let tokens = KeyName::new("tokens")?;
@@ -95,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = BackupConfig::new(b"backup password".to_vec());
     config.argon2 = cheap;
     config.comment = Some("nightly full".to_owned());
-    let full_path = dir.0.join("full.kvb");
+    let full_path = dir.path().join("full.kvb");
     let full = create_backup(&vault, &config)?;
     full.write_file(&full_path)?;
     println!(
@@ -123,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // Incremental backup: only what changed since the full one.
     config.comment = Some("hourly incremental".to_owned());
-    let incremental_path = dir.0.join("incremental-1.kvb");
+    let incremental_path = dir.path().join("incremental-1.kvb");
     let incremental = create_incremental_backup(&vault, &full, &config)?;
     incremental.write_file(&incremental_path)?;
     println!(
@@ -164,7 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Restore into a new file with a new vault password.
-    let restored_path = dir.0.join("restored.vault");
+    let restored_path = dir.path().join("restored.vault");
     let restored = restore_to_file(
         &restored_path,
         &chain,
@@ -199,7 +178,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
 
     drop(restored);
-    drop(dir);
+    dir.close()?;
     println!("removed the temporary directory");
     Ok(())
 }

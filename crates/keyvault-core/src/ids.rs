@@ -378,10 +378,16 @@ mod tests {
 
     #[test]
     fn serde_validates() {
-        let name: std::result::Result<KeyName, _> = serde_json::from_str("\"Bad Name\"");
-        assert!(name.is_err());
-        let version: std::result::Result<KeyVersion, _> = serde_json::from_str("0");
-        assert!(version.is_err());
+        let err = serde_json::from_str::<KeyName>("\"Bad Name\"").unwrap_err();
+        assert!(
+            err.is_data() && err.to_string().contains("invalid key name"),
+            "{err}"
+        );
+        let err = serde_json::from_str::<KeyVersion>("0").unwrap_err();
+        assert!(
+            err.is_data() && err.to_string().contains("invalid key version"),
+            "{err}"
+        );
         let id = KeyId::from_bytes([7; 16]);
         let json = serde_json::to_string(&id).unwrap();
         assert_eq!(json, "\"07070707070707070707070707070707\"");

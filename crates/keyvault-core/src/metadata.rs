@@ -593,13 +593,21 @@ mod tests {
         assert_eq!(back, meta);
 
         let gap = json.replace("\"version\":1", "\"version\":2");
-        assert!(serde_json::from_str::<KeyMetadata>(&gap).is_err());
+        let err = serde_json::from_str::<KeyMetadata>(&gap).unwrap_err();
+        assert!(
+            err.is_data() && err.to_string().contains("without gaps"),
+            "{err}"
+        );
         let no_versions = {
             let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
             value["versions"] = serde_json::json!([]);
             value.to_string()
         };
-        assert!(serde_json::from_str::<KeyMetadata>(&no_versions).is_err());
+        let err = serde_json::from_str::<KeyMetadata>(&no_versions).unwrap_err();
+        assert!(
+            err.is_data() && err.to_string().contains("at least one version"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -636,18 +644,29 @@ mod tests {
                 Err(Error::InvalidLabel { .. })
             ));
         }
-        assert!(meta.set_label("k", "\u{1b}[31m", now).is_err());
-        assert!(meta.set_label("k", "x".repeat(256), now).is_err());
+        for bad_value in ["\u{1b}[31m".to_owned(), "x".repeat(256)] {
+            assert!(matches!(
+                meta.set_label("k", bad_value, now),
+                Err(Error::InvalidLabel { .. })
+            ));
+        }
         for i in 1..MAX_LABELS {
             meta.set_label(format!("l{i}"), "v", now).unwrap();
         }
-        assert!(meta.set_label("one-more", "v", now).is_err());
+        assert!(matches!(
+            meta.set_label("one-more", "v", now),
+            Err(Error::InvalidLabel { .. })
+        ));
         assert!(
             meta.set_label("env", "staging", now).is_ok(),
             "replacing is fine"
         );
-        assert!(meta.set_description("x".repeat(1025), now).is_err());
-        assert!(meta.set_description("bell\u{7}", now).is_err());
+        for bad in ["x".repeat(1025), "bell\u{7}".to_owned()] {
+            assert!(matches!(
+                meta.set_description(bad, now),
+                Err(Error::InvalidDescription { .. })
+            ));
+        }
         assert_eq!(meta.updated_at(), now);
     }
 

@@ -39,11 +39,7 @@ fn key_label(record: &AuditRecord, names: &HashMap<KeyId, String>) -> String {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Demo settings: the OWASP floor for Argon2id. Real vaults should keep the defaults.
     let options = VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         actor: "example:audit_analysis".to_owned(),
         ..VaultOptions::default()
     };

@@ -7,44 +7,23 @@
 //!
 //! Run with `cargo run -p keyvault-store --example basic_encryption`.
 
-use std::path::PathBuf;
-
 use keyvault_core::envelope::Envelope;
 use keyvault_core::{KeyAlgorithm, KeyName};
 use keyvault_crypto::Argon2Params;
 use keyvault_store::{FileVault, NewKey, VaultOptions};
 
-/// A directory under the system temporary directory, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(prefix: &str) -> Result<Self, Box<dyn std::error::Error>> {
-        let suffix = hex::encode(keyvault_crypto::random::bytes::<8>()?);
-        let path = std::env::temp_dir().join(format!("{prefix}-{suffix}"));
-        std::fs::create_dir(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = TempDir::new("keyvault-basic-encryption")?;
-    let path = dir.0.join("app.vault");
+    // Removed when `dir` is closed or dropped.
+    let dir = tempfile::Builder::new()
+        .prefix("keyvault-basic-encryption-")
+        .tempdir()?;
+    let path = dir.path().join("app.vault");
     let password = b"correct horse battery staple";
 
     // Demo settings: the OWASP floor for Argon2id, so the example runs in well under a second.
     // Real vaults should keep the default (64 MiB, 4 passes, 4 lanes).
     let options = VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         actor: "example:basic_encryption".to_owned(),
         ..VaultOptions::default()
     };
@@ -114,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("the audit chain verifies: {} records", report.records);
 
     drop(vault);
-    drop(dir);
+    dir.close()?;
     println!("removed the temporary directory");
     Ok(())
 }

@@ -21,11 +21,7 @@ fn version_of(sealed: &[u8]) -> Result<KeyVersion, Box<dyn std::error::Error>> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Demo settings: the OWASP floor for Argon2id. Real vaults should keep the defaults.
     let options = VaultOptions {
-        argon2: Argon2Params {
-            memory_kib: 19_456,
-            iterations: 2,
-            lanes: 1,
-        },
+        argon2: Argon2Params::MINIMUM,
         actor: "example:key_rotation".to_owned(),
         ..VaultOptions::default()
     };

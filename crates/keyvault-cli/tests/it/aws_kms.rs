@@ -1,0 +1,102 @@
+//! `keyvault slot add aws-kms` and unattended unlock through a local KMS (moto), as in
+//! keyvault-custody's tests: `.ci/run` names it in `KEYVAULT_TEST_KMS_ENDPOINT`; without it the
+//! test skips loudly unless `KEYVAULT_REQUIRE_KMS` is set.
+
+use crate::common;
+
+use common::Env;
+use serde_json::{Value, json};
+
+fn admin(endpoint: &str, action: &str, body: &Value) -> Value {
+    let mut response = ureq::post(&format!("{endpoint}/"))
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", &format!("TrentService.{action}"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .send(body.to_string().as_bytes())
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+#[test]
+fn a_kms_slot_opens_the_vault_without_a_password() {
+    let Some(endpoint) = std::env::var("KEYVAULT_TEST_KMS_ENDPOINT")
+        .ok()
+        .filter(|e| !e.is_empty())
+    else {
+        assert!(
+            std::env::var_os("KEYVAULT_REQUIRE_KMS").is_none(),
+            "KEYVAULT_REQUIRE_KMS is set but KEYVAULT_TEST_KMS_ENDPOINT is not"
+        );
+        eprintln!("SKIPPED: no local KMS (see keyvault-custody's tests/aws_kms.rs)");
+        return;
+    };
+    let key_id = admin(&endpoint, "CreateKey", &json!({}))["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let env = Env::new();
+    env.key("app", &[]);
+    let aws = |cmd: &mut assert_cmd::Command| {
+        cmd.env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL_KMS", &endpoint);
+    };
+    let mut add = env.cmd();
+    aws(&mut add);
+    let out = add
+        .args(["slot", "add", "aws-kms", "--key-id", &key_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Unattended: AWS credentials configured, no password.
+    let mut list = env.bare();
+    aws(&mut list);
+    let out = list.args(["--json", "slot", "list"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slots = common::parse_json(&out.stdout);
+    assert_eq!(slots["slots"][1]["provider"], "aws-kms");
+    assert_eq!(slots["slots"][1]["settings"]["key_id"], key_id.as_str());
+    assert!(!slots.to_string().contains("testing-secret"));
+
+    // The key disabled: refused (exit 4), the secret never printed, the password still works.
+    admin(&endpoint, "DisableKey", &json!({ "KeyId": key_id }));
+    let mut refused = env.bare();
+    aws(&mut refused);
+    let out = refused.args(["key", "list"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Disabled"), "{stderr}");
+    assert!(!stderr.contains("testing-secret"));
+    env.cmd().args(["key", "list"]).assert().success();
+
+    // The endpoint down: a clear error naming it, exit 1.
+    let mut down = env.bare();
+    aws(&mut down);
+    let out = down
+        .env("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:9")
+        .env("KEYVAULT_UNLOCK", "aws-kms")
+        .args(["key", "list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("127.0.0.1:9"));
+}
