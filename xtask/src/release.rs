@@ -779,24 +779,15 @@ mod tests {
         ] {
             assert_eq!(release_version(text).unwrap().to_string(), text);
         }
+        // The leading `v` and build metadata are refused here; the rest is SemVer's grammar.
         for text in [
-            "",
-            "0.2",
-            "0.2.0.1",
             "v0.2.0",
-            "01.2.0",
-            "0.02.0",
-            "0.2.00",
+            "V0.2.0",
             "0.2.0+build.5",
-            "0.2.0-",
-            "0.2.0-rc..1",
+            "0.2",
+            "01.2.0",
             "0.2.0-rc.01",
-            "0.2.0-rc_1",
-            "a.b.c",
             " 0.2.0",
-            "0.2.0 ",
-            "-1.0.0",
-            "18446744073709551616.0.0",
         ] {
             assert!(release_version(text).is_err(), "{text:?} was accepted");
         }
