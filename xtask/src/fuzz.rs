@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -60,15 +60,16 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     let targets = if args.targets.is_empty() {
         available.clone()
     } else {
-        let unknown: Vec<&String> = args
+        let unknown: Vec<&str> = args
             .targets
             .iter()
             .filter(|t| !available.contains(t))
+            .map(String::as_str)
             .collect();
         if !unknown.is_empty() {
             bail!(
                 "unknown fuzz target(s) {}; the targets are: {}",
-                join(&unknown),
+                unknown.join(", "),
                 available.join(", ")
             );
         }
@@ -112,36 +113,36 @@ pub(crate) fn run(root: &Path, args: &Args) -> Result<()> {
     )
 }
 
+/// `cargo +nightly ARGS` in `root`: the `cargo` on `PATH`, since only rustup's proxy takes
+/// `+nightly`.
+fn nightly(root: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new("cargo");
+    command.arg("+nightly").args(args).current_dir(root);
+    command
+}
+
 /// Nightly and cargo-fuzz must both be there; say how to get whichever is missing.
 fn check_tools(root: &Path) -> Result<()> {
-    let nightly = Command::new("cargo")
-        .args(["+nightly", "--version"])
-        .current_dir(root)
-        .output();
-    match nightly {
-        Ok(out) if out.status.success() => {}
-        _ => bail!(
+    let works = |args: &[&str]| {
+        nightly(root, args)
+            .output()
+            .is_ok_and(|out| out.status.success())
+    };
+    if !works(&["--version"]) {
+        bail!(
             "the nightly toolchain is not available (cargo +nightly failed); install it with \
              `rustup toolchain install nightly`"
-        ),
+        );
     }
-    let fuzz = Command::new("cargo")
-        .args(["+nightly", "fuzz", "--version"])
-        .current_dir(root)
-        .output();
-    match fuzz {
-        Ok(out) if out.status.success() => Ok(()),
-        _ => bail!(
-            "cargo-fuzz is not installed; install it with `cargo install cargo-fuzz --locked`"
-        ),
+    if !works(&["fuzz", "--version"]) {
+        bail!("cargo-fuzz is not installed; install it with `cargo install cargo-fuzz --locked`");
     }
+    Ok(())
 }
 
 /// The targets `cargo fuzz list` reports (those declared in fuzz/Cargo.toml).
 fn list_targets(root: &Path) -> Result<Vec<String>> {
-    let out = Command::new("cargo")
-        .args(["+nightly", "fuzz", "list"])
-        .current_dir(root)
+    let out = nightly(root, &["fuzz", "list"])
         .output()
         .context("running cargo +nightly fuzz list")?;
     if !out.status.success() {
@@ -151,9 +152,7 @@ fn list_targets(root: &Path) -> Result<Vec<String>> {
         );
     }
     let targets: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|line| !line.is_empty())
+        .split_whitespace()
         .map(str::to_owned)
         .collect();
     if targets.is_empty() {
@@ -166,24 +165,21 @@ fn list_targets(root: &Path) -> Result<Vec<String>> {
 /// chosen one (cargo-fuzz builds one target or all).
 fn build(root: &Path, targets: &[String], available: usize) -> Result<()> {
     let started = Instant::now();
-    let builds: Vec<Option<&String>> = if targets.len() == available {
-        vec![None]
+    let builds: Vec<&str> = if targets.len() == available {
+        vec![""]
     } else {
-        targets.iter().map(Some).collect()
+        targets.iter().map(String::as_str).collect()
     };
     for target in builds {
-        let mut command = Command::new("cargo");
-        command
-            .args(["+nightly", "fuzz", "build"])
-            .current_dir(root);
-        if let Some(target) = target {
-            command.arg(target);
-        }
-        println!(
-            "building {} ...",
-            target.map_or("all fuzz targets", String::as_str)
-        );
+        let shown = if target.is_empty() {
+            "all fuzz targets"
+        } else {
+            target
+        };
+        println!("building {shown} ...");
+        let mut command = nightly(root, &["fuzz", "build"]);
         let status = command
+            .args((!target.is_empty()).then_some(target))
             .status()
             .context("running cargo +nightly fuzz build")?;
         if !status.success() {
@@ -202,73 +198,46 @@ fn run_target(root: &Path, target: &str, args: &Args) -> Result<Row> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     let log_path = artifacts.join("run.log");
-    let before = artifact_files(&artifacts);
 
-    let mut command = Command::new("cargo");
+    // libFuzzer reports on stderr and cargo-fuzz on both: one pipe carries both, in order, to
+    // the log (and the terminal with --verbose).
+    let (reader, writer) = std::io::pipe().context("creating a pipe")?;
+    let mut command = nightly(root, &["fuzz", "run", target]);
     command
-        .args(["+nightly", "fuzz", "run", target])
         .arg(&corpus)
-        .current_dir(root);
-    if seeds.is_dir() {
-        command.arg(&seeds);
-    }
-    command
+        .args(seeds.is_dir().then_some(&seeds))
         .arg("--")
         .arg(format!("-max_total_time={}", args.seconds))
         .arg("-print_final_stats=1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-
+        .stdout(writer.try_clone()?)
+        .stderr(writer);
     let started = Instant::now();
     let mut child = command
         .spawn()
         .with_context(|| format!("starting cargo +nightly fuzz run {target}"))?;
+    // The command holds the pipe's write ends: drop it so the read below ends with the child.
+    drop(command);
     let mut log = std::fs::File::create(&log_path)
         .with_context(|| format!("creating {}", log_path.display()))?;
-    // libFuzzer reports on stderr; stdout carries little. Read stdout on a thread so neither
-    // pipe can fill up and stall the fuzzer.
-    let stdout = child.stdout.take();
-    let stdout_reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(out) = stdout {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                text.push_str(&line);
-                text.push('\n');
-            }
-        }
-        text
-    });
     let mut output = String::new();
-    if let Some(err) = child.stderr.take() {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if args.verbose {
-                eprintln!("{line}");
-            }
-            writeln!(log, "{line}").with_context(|| format!("writing {}", log_path.display()))?;
-            output.push_str(&line);
-            output.push('\n');
+    for line in BufReader::new(reader).lines().map_while(Result::ok) {
+        if args.verbose {
+            eprintln!("{line}");
         }
+        writeln!(log, "{line}").with_context(|| format!("writing {}", log_path.display()))?;
+        output.push_str(&line);
+        output.push('\n');
     }
     let status = child
         .wait()
         .with_context(|| format!("waiting for the {target} run"))?;
     let seconds = started.elapsed().as_secs_f64();
-    let stdout_text = stdout_reader.join().unwrap_or_default();
-    if !stdout_text.is_empty() {
-        write!(log, "{stdout_text}").with_context(|| format!("writing {}", log_path.display()))?;
-        output.push_str(&stdout_text);
-    }
 
     let outcome = if status.success() {
         Outcome::Ok
     } else {
-        let saved = saved_artifact(&output).or_else(|| {
-            artifact_files(&artifacts)
-                .into_iter()
-                .find(|file| !before.contains(file))
-                .map(|file| file.display().to_string())
-        });
-        match saved {
+        // libFuzzer names every input it saves ("Test unit written to PATH").
+        match saved_artifact(&output) {
             Some(artifact) => Outcome::Crash(Some(artifact)),
             None if output.contains("ERROR: libFuzzer") || output.contains("==ERROR") => {
                 Outcome::Crash(None)
@@ -283,27 +252,6 @@ fn run_target(root: &Path, target: &str, args: &Args) -> Result<Row> {
         outcome,
         log: log_path,
     })
-}
-
-/// Files libFuzzer saved for failing inputs (crash-, leak-, timeout-, oom-, slow-unit-).
-fn artifact_files(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|path| {
-            path.file_name()
-                .and_then(|name| name.to_str())
-                .is_some_and(|name| {
-                    ["crash-", "leak-", "timeout-", "oom-", "slow-unit-"]
-                        .iter()
-                        .any(|prefix| name.starts_with(prefix))
-                })
-        })
-        .collect();
-    files.sort();
-    files
 }
 
 /// The path in libFuzzer's "Test unit written to PATH" line, if any.
@@ -372,14 +320,6 @@ fn print_table(rows: &[Row]) {
             row.target, executions, row.seconds, rate
         );
     }
-}
-
-fn join(items: &[&String]) -> String {
-    items
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[cfg(test)]

@@ -29,6 +29,16 @@ fn audit(args: &[&str]) -> Command {
     command
 }
 
+/// `xtask audit --only advisories --advisory-db DB [--lockfile LOCK]`, run.
+fn advisories(db: &Path, lockfile: Option<&Path>) -> (Output, String) {
+    let mut command = audit(&["--only", "advisories", "--advisory-db"]);
+    command.arg(db);
+    if let Some(lockfile) = lockfile {
+        command.arg("--lockfile").arg(lockfile);
+    }
+    run(command)
+}
+
 fn run(mut command: impl BorrowMut<Command>) -> (Output, String) {
     let output = command.borrow_mut().output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -82,7 +92,6 @@ fn a_fabricated_vulnerability_fails_and_warnings_do_not() {
         "informational = \"unmaintained\"\n\n[versions]\npatched = []",
         "Fixture crate is unmaintained",
     );
-    let db_arg = db.to_str().unwrap();
 
     let vulnerable = lockfile_with(
         dir.path(),
@@ -92,14 +101,7 @@ fn a_fabricated_vulnerability_fails_and_warnings_do_not() {
             ("keyvault-audit-abandoned", "1.0.0"),
         ],
     );
-    let (output, stdout) = run(audit(&[
-        "--only",
-        "advisories",
-        "--advisory-db",
-        db_arg,
-        "--lockfile",
-        vulnerable.to_str().unwrap(),
-    ]));
+    let (output, stdout) = advisories(&db, Some(&vulnerable));
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("RUSTSEC-2026-9001"), "{stdout}");
     assert!(stdout.contains("keyvault-audit-fixture 0.1.0"), "{stdout}");
@@ -118,14 +120,7 @@ fn a_fabricated_vulnerability_fails_and_warnings_do_not() {
         ),
     ] {
         let lockfile = lockfile_with(dir.path(), name, &extra);
-        let (output, stdout) = run(audit(&[
-            "--only",
-            "advisories",
-            "--advisory-db",
-            db_arg,
-            "--lockfile",
-            lockfile.to_str().unwrap(),
-        ]));
+        let (output, stdout) = advisories(&db, Some(&lockfile));
         assert!(output.status.success(), "{name}: {stdout}");
         assert!(!stdout.contains("RUSTSEC-2026-9001"), "{name}: {stdout}");
         assert!(stdout.contains("WARN"), "{name}: {stdout}");
@@ -157,22 +152,14 @@ fn the_real_database_catches_a_known_vulnerability_and_passes_the_lockfile() {
         "{DB_VAR}={} is not an advisory database",
         db.display()
     );
-    let db_arg = db.to_str().unwrap();
     let dir = tempfile::tempdir().unwrap();
     // hyper 0.14.2 predates the fix for RUSTSEC-2021-0020 (patched in 0.14.3).
     let vulnerable = lockfile_with(dir.path(), "vulnerable.lock", &[("hyper", "0.14.2")]);
-    let (output, stdout) = run(audit(&[
-        "--only",
-        "advisories",
-        "--advisory-db",
-        db_arg,
-        "--lockfile",
-        vulnerable.to_str().unwrap(),
-    ]));
+    let (output, stdout) = advisories(&db, Some(&vulnerable));
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("RUSTSEC-2021-0020"), "{stdout}");
 
-    let (output, stdout) = run(audit(&["--only", "advisories", "--advisory-db", db_arg]));
+    let (output, stdout) = advisories(&db, None);
     assert!(
         output.status.success(),
         "the workspace's Cargo.lock has advisories: {stdout}"
@@ -207,13 +194,7 @@ fn without_a_database_advisories_are_not_checked_and_the_audit_is_incomplete() {
 #[test]
 fn a_missing_database_path_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let missing = dir.path().join("nowhere");
-    let (output, stdout) = run(audit(&[
-        "--only",
-        "advisories",
-        "--advisory-db",
-        missing.to_str().unwrap(),
-    ]));
+    let (output, stdout) = advisories(&dir.path().join("nowhere"), None);
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("is not an advisory database"), "{stdout}");
     assert!(stdout.contains("audit FAILED"), "{stdout}");

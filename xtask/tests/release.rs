@@ -235,6 +235,11 @@ fn text(bytes: &[u8]) -> String {
 
 const SKIP_ALL: [&str; 3] = ["--skip-tests", "--skip-audit", "--skip-publish"];
 
+/// `args` followed by every `--skip-*` option.
+fn skipping_all<'a>(args: &[&'a str]) -> Vec<&'a str> {
+    [args, &SKIP_ALL[..]].concat()
+}
+
 /// Asserts a refusal whose message holds every one of `needles`, with nothing changed.
 fn assert_refused(scratch: &Scratch, args: &[&str], needles: &[&str]) {
     let before = scratch.snapshot();
@@ -264,8 +269,7 @@ fn a_dirty_tree_is_refused_with_its_paths() {
     scratch.write("notes.txt", "untracked\n");
     scratch.write("crates/beta/new.rs", "// staged\n");
     scratch.git(&["add", "crates/beta/new.rs"]);
-    let mut args = vec!["0.2.0"];
-    args.extend(SKIP_ALL);
+    let mut args = skipping_all(&["0.2.0"]);
     assert_refused(
         &scratch,
         &args,
@@ -284,31 +288,19 @@ fn a_dirty_tree_is_refused_with_its_paths() {
 fn an_ignored_file_does_not_make_the_tree_dirty() {
     let scratch = Scratch::new();
     scratch.write("target/leftover", "build output\n");
-    let mut args = vec!["0.2.0"];
-    args.extend(SKIP_ALL);
+    let args = skipping_all(&["0.2.0"]);
     let output = scratch.release(&args);
     assert!(output.status.success(), "{}", text(&output.stderr));
 }
 
 #[test]
-fn a_version_not_greater_than_the_current_one_is_refused() {
+fn a_bad_version_or_a_missing_changelog_section_is_refused() {
     let scratch = Scratch::new();
+    let mut cases = vec![("0.3.0", "no `## [0.3.0]` section".to_owned())];
     for version in ["0.1.0", "0.0.9", "0.1.0-rc.1"] {
-        let mut args = vec![version];
-        args.extend(SKIP_ALL);
-        assert_refused(
-            &scratch,
-            &args,
-            &[&format!(
-                "{version} is not greater than the current version 0.1.0"
-            )],
-        );
+        let needle = format!("{version} is not greater than the current version 0.1.0");
+        cases.push((version, needle));
     }
-}
-
-#[test]
-fn a_malformed_version_is_refused() {
-    let scratch = Scratch::new();
     for version in [
         "0.2",
         "v0.2.0",
@@ -319,18 +311,11 @@ fn a_malformed_version_is_refused() {
         "0.2.0-rc..1",
         "next",
     ] {
-        let mut args = vec![version];
-        args.extend(SKIP_ALL);
-        assert_refused(&scratch, &args, &["is not a valid release version"]);
+        cases.push((version, "is not a valid release version".to_owned()));
     }
-}
-
-#[test]
-fn a_missing_changelog_section_is_refused() {
-    let scratch = Scratch::new();
-    let mut args = vec!["0.3.0"];
-    args.extend(SKIP_ALL);
-    assert_refused(&scratch, &args, &["no `## [0.3.0]` section"]);
+    for (version, needle) in cases {
+        assert_refused(&scratch, &skipping_all(&[version]), &[&needle]);
+    }
 }
 
 #[test]
@@ -338,8 +323,7 @@ fn every_problem_is_reported_at_once() {
     let scratch = Scratch::new();
     scratch.write("notes.txt", "untracked\n");
     scratch.git(&["tag", "v0.0.5"]);
-    let mut args = vec!["0.0.5"];
-    args.extend(SKIP_ALL);
+    let args = skipping_all(&["0.0.5"]);
     let output = scratch.release(&args);
     let stderr = text(&output.stderr);
     assert!(!output.status.success());
@@ -361,8 +345,7 @@ fn an_existing_tag_is_refused() {
     let scratch = Scratch::new();
     scratch.git(&["tag", "v0.2.0"]);
     let head = scratch.head();
-    let mut args = vec!["0.2.0", "--execute"];
-    args.extend(SKIP_ALL);
+    let args = skipping_all(&["0.2.0", "--execute"]);
     let output = scratch.release(&args);
     assert!(!output.status.success());
     assert!(text(&output.stderr).contains("the tag v0.2.0 already exists"));
@@ -374,8 +357,7 @@ fn a_dry_run_with_skipped_checks_bumps_then_restores_and_says_it_is_incomplete()
     let scratch = Scratch::new();
     let before = scratch.snapshot();
     let head = scratch.head();
-    let mut args = vec!["0.2.0"];
-    args.extend(SKIP_ALL);
+    let args = skipping_all(&["0.2.0"]);
     let output = scratch.release(&args);
     let stdout = text(&output.stdout);
     assert!(
@@ -418,8 +400,7 @@ fn a_dry_run_with_skipped_checks_bumps_then_restores_and_says_it_is_incomplete()
 fn execute_commits_the_bump_and_creates_an_annotated_tag() {
     let scratch = Scratch::new();
     let start = scratch.head();
-    let mut args = vec!["0.2.0", "--execute"];
-    args.extend(SKIP_ALL);
+    let args = skipping_all(&["0.2.0", "--execute"]);
     let output = scratch.release(&args);
     let stdout = text(&output.stdout);
     assert!(
