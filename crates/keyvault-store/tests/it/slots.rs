@@ -165,6 +165,62 @@ fn a_recovery_slot_copied_from_another_vault_does_not_open_it() {
 }
 
 #[test]
+fn tampered_recovery_and_shares_slots_open_nothing_and_change_nothing() {
+    let fixture = Fixture::new();
+    let vault = fixture.open();
+    let (recovery_slot, key) = vault.add_recovery_slot().unwrap();
+    let (shares_slot, shares) = vault.add_shares_slot(2, 3).unwrap();
+    drop(vault);
+    let original = header_bytes(&fixture.path);
+    let pristine: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    let parse = |share: &Share| Share::from_text(&share.to_text()).unwrap();
+    for (slot, field) in [
+        (recovery_slot, "wrapped"),
+        (shares_slot, "wrapped"),
+        (shares_slot, "set_id"),
+    ] {
+        let mut header = pristine.clone();
+        let index = header["slots"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|s| s["id"] == slot)
+            .unwrap();
+        let kind = if slot == recovery_slot {
+            "recovery"
+        } else {
+            "shares"
+        };
+        let value = header["slots"][index]["kind"][kind][field]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let flipped = if value.starts_with('0') { "1" } else { "0" };
+        header["slots"][index]["kind"][kind][field] =
+            serde_json::json!(format!("{flipped}{}", &value[1..]));
+        let edited = serde_json::to_vec(&header).unwrap();
+        write_header(&fixture.path, &edited);
+        let by_key = fixture.open_with(&Unlock::Recovery(&key));
+        let by_shares = fixture.open_with(&Unlock::Shares(&[parse(&shares[0]), parse(&shares[2])]));
+        let opened_by_edited_slot = if slot == recovery_slot {
+            by_key.map(drop)
+        } else {
+            by_shares.map(drop)
+        };
+        let err = opened_by_edited_slot.expect_err(field);
+        assert!(
+            matches!(err.kind(), ErrorKind::Authentication | ErrorKind::Integrity),
+            "{field} of slot {slot}: {err:?}"
+        );
+        // Nothing was written: the header is the edited one, as it was.
+        assert_eq!(header_bytes(&fixture.path), edited, "{field}");
+        write_header(&fixture.path, &original);
+    }
+    // The original header, byte for byte, opens again.
+    fixture.open_with(&Unlock::Recovery(&key)).unwrap();
+}
+
+#[test]
 fn any_three_of_five_shares_open_the_vault_and_fewer_never_do() {
     let fixture = Fixture::new();
     let vault = fixture.open();
@@ -433,4 +489,8 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+fn header_bytes(path: &std::path::Path) -> Vec<u8> {
+    header_record(&FileBackend::open(path).unwrap())
 }
