@@ -672,6 +672,18 @@ pub(crate) struct InitArgs {
     /// Where --shares writes its share files
     #[arg(long, value_name = "DIR", requires = "shares")]
     pub(crate) out_dir: Option<PathBuf>,
+    /// Also add a PKCS#11 slot: the token's module (with --pkcs11-token and --pkcs11-key)
+    #[arg(long, value_name = "PATH", requires_all = ["pkcs11_token", "pkcs11_key"])]
+    pub(crate) pkcs11_module: Option<PathBuf>,
+    /// The PKCS#11 token's label
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pub(crate) pkcs11_token: Option<String>,
+    /// The label of the AES key on the token
+    #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+    pub(crate) pkcs11_key: Option<String>,
+    /// Also add an AWS KMS slot under this KMS key (id, ARN or alias/NAME)
+    #[arg(long, value_name = "ID")]
+    pub(crate) aws_kms_key_id: Option<String>,
 }
 
 fn shares_spec(text: &str) -> Result<(u8, u8), String> {

@@ -9,7 +9,7 @@ use keyvault_store::{AuditFilter, KeyFilter, NewKey, StoreError};
 use serde_json::json;
 
 use super::finish;
-use crate::args::{InitArgs, QuickstartArgs};
+use crate::args::{AddAwsKmsArgs, AddPkcs11Args, InitArgs, QuickstartArgs};
 use crate::context::Context;
 use crate::exit::{Code, Failure};
 use crate::password::Source;
@@ -41,6 +41,22 @@ pub(crate) fn init(ctx: &Context<'_>, args: &InitArgs) -> Result<()> {
                 ))
             })?;
     }
+    // Providers are reached before the vault exists, so an unreachable one leaves nothing.
+    let mut providers = Vec::new();
+    if let (Some(module), Some(token), Some(key)) =
+        (&args.pkcs11_module, &args.pkcs11_token, &args.pkcs11_key)
+    {
+        providers.push(crate::custody::pkcs11_for_new_slot(&AddPkcs11Args {
+            module: module.clone(),
+            token: token.clone(),
+            key: key.clone(),
+        })?);
+    }
+    if let Some(key_id) = &args.aws_kms_key_id {
+        providers.push(crate::custody::aws_kms_for_new_slot(&AddAwsKmsArgs {
+            key_id: key_id.clone(),
+        })?);
+    }
     let password = ctx.new_vault_password()?;
     let vault = ctx.create_vault(&path, &password)?;
     let mut value = serde_json::Map::new();
@@ -60,6 +76,18 @@ pub(crate) fn init(ctx: &Context<'_>, args: &InitArgs) -> Result<()> {
         value.insert("shares".to_owned(), json!(files));
         text.push('\n');
         text.push_str(&super::slot::shares_text(id, threshold, count, dir));
+    }
+    for provider in &providers {
+        let id = vault
+            .add_external_slot(&**provider)
+            .with_context(|| format!("cannot add a {} slot", provider.name()))?;
+        text.push_str(&format!("\nadded {} slot {id}", provider.name()));
+    }
+    if !providers.is_empty() {
+        value.insert(
+            "providers".to_owned(),
+            json!(providers.iter().map(|p| p.name()).collect::<Vec<_>>()),
+        );
     }
     finish(vault)?;
     let value = serde_json::Value::Object(value);

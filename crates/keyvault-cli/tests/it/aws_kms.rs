@@ -72,6 +72,24 @@ fn a_kms_slot_opens_the_vault_without_a_password() {
     assert_eq!(slots["slots"][1]["settings"]["key_id"], key_id.as_str());
     assert!(!slots.to_string().contains("testing-secret"));
 
+    // `init` can start a vault with a KMS slot too.
+    let second = Env::empty();
+    let mut init = second.cmd();
+    aws(&mut init);
+    let out = init
+        .args(["--json", "init", "--aws-kms-key-id", &key_id])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(common::parse_json(&out.stdout)["providers"][0], "aws-kms");
+    let mut opened = second.bare();
+    aws(&mut opened);
+    opened.args(["key", "list"]).assert().success();
+
     // The key disabled: refused (exit 4), the secret never printed, the password still works.
     admin(&endpoint, "DisableKey", &json!({ "KeyId": key_id }));
     let mut refused = env.bare();
