@@ -8,6 +8,7 @@
 //! must not be able to name a library for keyvault to load); the token and key labels come from
 //! the slot; the PIN from `KEYVAULT_PKCS11_PIN_FILE`, `KEYVAULT_PKCS11_PIN` or a prompt.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Result;
@@ -29,18 +30,7 @@ pub(crate) fn pkcs11_for_vault(path: &Path) -> Result<Option<Box<dyn ExternalWra
     let Some(module) = std::env::var_os(PKCS11_MODULE_ENV).filter(|m| !m.is_empty()) else {
         return Ok(None);
     };
-    let backend = keyvault_store::FileBackend::open(path)?;
-    let slot = keyvault_store::Vault::slots_of(&backend)?
-        .into_iter()
-        .find_map(|slot| match slot.slot {
-            keyvault_store::SlotDescription::External { provider, settings }
-                if provider == "pkcs11" =>
-            {
-                Some(settings)
-            }
-            _ => None,
-        });
-    let Some(settings) = slot else {
+    let Some(settings) = provider_settings(path, "pkcs11")? else {
         return Ok(None);
     };
     let label = |name: &str| settings.get(name).cloned().unwrap_or_default();
@@ -55,22 +45,26 @@ pub(crate) fn aws_kms_for_new_slot(args: &AddAwsKmsArgs) -> Result<Box<dyn Exter
 /// The KMS key that opens the vault at `path`, when it has an AWS KMS slot; `Ok(None)`
 /// otherwise.
 pub(crate) fn aws_kms_for_vault(path: &Path) -> Result<Option<Box<dyn ExternalWrapper>>> {
-    let backend = keyvault_store::FileBackend::open(path)?;
-    let settings = keyvault_store::Vault::slots_of(&backend)?
-        .into_iter()
-        .find_map(|slot| match slot.slot {
-            keyvault_store::SlotDescription::External { provider, settings }
-                if provider == "aws-kms" =>
-            {
-                Some(settings)
-            }
-            _ => None,
-        });
-    let Some(settings) = settings else {
+    let Some(settings) = provider_settings(path, "aws-kms")? else {
         return Ok(None);
     };
     let key_id = settings.get("key_id").cloned().unwrap_or_default();
     kms::connect(&key_id, settings.get("region").map(String::as_str)).map(Some)
+}
+
+/// The settings of the vault's first slot held by `provider`, read from its header without
+/// opening it.
+fn provider_settings(path: &Path, provider: &str) -> Result<Option<BTreeMap<String, String>>> {
+    let backend = keyvault_store::FileBackend::open(path)?;
+    Ok(keyvault_store::Vault::slots_of(&backend)?
+        .into_iter()
+        .find_map(|slot| match slot.slot {
+            keyvault_store::SlotDescription::External {
+                provider: name,
+                settings,
+            } if name == provider => Some(settings),
+            _ => None,
+        }))
 }
 
 /// Whether AWS credentials are configured (so a vault with a KMS slot may open through it).

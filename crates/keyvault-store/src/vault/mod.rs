@@ -696,14 +696,7 @@ fn unlock_checked<B: Backend>(backend: &B, how: &Unlock<'_>) -> Result<Unlocked>
 
 /// Read the header, unlock a keyslot, derive the subkeys and check the header's MAC.
 fn unlock_backend<B: Backend>(backend: &B, how: &Unlock<'_>) -> Result<Unlocked> {
-    let record =
-        backend
-            .get(&singleton_key(Table::Header))?
-            .ok_or_else(|| StoreError::NotAVault {
-                path: backend.describe(),
-                reason: "it holds no vault header".to_owned(),
-            })?;
-    let header = Header::parse(&record.value, &backend.describe())?;
+    let header = slots::read_header_of(backend)?;
     let master = header.unlock(how)?;
     let barrier = Barrier::new(&master, header.vault_id)?;
     header.verify_mac(&barrier)?;

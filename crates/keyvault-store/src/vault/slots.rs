@@ -181,7 +181,7 @@ fn kind_name(kind: &SlotKind) -> &'static str {
 }
 
 /// The header of the vault in `backend`, parsed and bounded but not yet authenticated.
-fn read_header_of<B: Backend>(backend: &B) -> Result<Header> {
+pub(super) fn read_header_of<B: Backend>(backend: &B) -> Result<Header> {
     let record =
         backend
             .get(&singleton_key(Table::Header))?
