@@ -13,6 +13,8 @@
 )]
 
 pub mod child;
+#[cfg(feature = "custodians")]
+pub mod custodians;
 pub mod damage;
 #[cfg(feature = "store")]
 pub mod fixtures;

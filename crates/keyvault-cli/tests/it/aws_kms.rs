@@ -5,21 +5,8 @@
 use crate::common;
 
 use common::Env;
-use serde_json::{Value, json};
-
-fn admin(endpoint: &str, action: &str, body: &Value) -> Value {
-    let mut response = ureq::post(&format!("{endpoint}/"))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", &format!("TrentService.{action}"))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .send(body.to_string().as_bytes())
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
+use keyvault_test_support::custodians::kms_admin;
+use serde_json::json;
 
 #[test]
 fn a_kms_slot_opens_the_vault_without_a_password() {
@@ -34,7 +21,7 @@ fn a_kms_slot_opens_the_vault_without_a_password() {
         eprintln!("SKIPPED: no local KMS (see keyvault-custody's tests/aws_kms.rs)");
         return;
     };
-    let key_id = admin(&endpoint, "CreateKey", &json!({}))["KeyMetadata"]["KeyId"]
+    let key_id = kms_admin(&endpoint, "CreateKey", &json!({}))["KeyMetadata"]["KeyId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -91,7 +78,7 @@ fn a_kms_slot_opens_the_vault_without_a_password() {
     opened.args(["key", "list"]).assert().success();
 
     // The key disabled: refused (exit 4), the secret never printed, the password still works.
-    admin(&endpoint, "DisableKey", &json!({ "KeyId": key_id }));
+    kms_admin(&endpoint, "DisableKey", &json!({ "KeyId": key_id }));
     let mut refused = env.bare();
     aws(&mut refused);
     let out = refused.args(["key", "list"]).output().unwrap();

@@ -4,13 +4,8 @@
 
 use crate::common;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass};
-use cryptoki::session::UserType;
-use cryptoki::types::AuthPin;
-
 use common::Env;
+use keyvault_test_support::custodians::{make_aes_key, token_session};
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
@@ -18,33 +13,7 @@ fn var(name: &str) -> Option<String> {
 
 /// Make an AES key labelled `label` on the test token.
 fn make_key(module: &str, token: &str, pin: &str, label: &str) {
-    let context = Pkcs11::new(module).unwrap();
-    let _ = context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = context
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|slot| context.get_token_info(*slot).unwrap().label().trim_end() == token)
-        .unwrap();
-    let session = context.open_rw_session(slot).unwrap();
-    let _ = session.login(UserType::User, Some(&AuthPin::from(pin.to_owned())));
-    session
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ],
-        )
-        .unwrap();
+    make_aes_key(&token_session(module, token, pin), label);
 }
 
 #[test]

@@ -12,6 +12,7 @@ use keyvault_custody::{AwsCredentials, AwsKmsWrapper, CustodyError};
 use keyvault_store::{
     ExternalWrapper, FileVault, ManualClock, NewKey, StoreError, Unlock, VaultOptions,
 };
+use keyvault_test_support::custodians::kms_admin;
 use serde_json::{Value, json};
 
 /// The local KMS's endpoint.
@@ -44,19 +45,8 @@ fn moto() -> Option<Moto> {
     }
 }
 
-/// An administrator's call to the local KMS (moto does not check signatures).
 fn admin(moto: &Moto, action: &str, body: &Value) -> Value {
-    let mut response = ureq::post(&format!("{}/", moto.endpoint))
-        .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", &format!("TrentService.{action}"))
-        .header(
-            "authorization",
-            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/kms/aws4_request, \
-             SignedHeaders=host, Signature=0",
-        )
-        .send(body.to_string().as_bytes())
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+    kms_admin(&moto.endpoint, action, body)
 }
 
 fn kms(moto: &Moto, key_id: &str) -> AwsKmsWrapper {

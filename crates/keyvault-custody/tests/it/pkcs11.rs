@@ -8,10 +8,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
-use cryptoki::mechanism::Mechanism;
-use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
-use cryptoki::session::{Session, UserType};
+use cryptoki::session::Session;
 use cryptoki::types::AuthPin;
 use keyvault_core::{KeyAlgorithm, KeyName};
 use keyvault_crypto::Argon2Params;
@@ -20,6 +17,7 @@ use keyvault_store::{
     ExternalWrapper, FileVault, ManualClock, NewKey, SlotDescription, StoreError, Unlock,
     VaultOptions,
 };
+use keyvault_test_support::custodians::{make_aes_key, token_session};
 
 struct Token {
     module: PathBuf,
@@ -51,37 +49,7 @@ fn token() -> Option<Token> {
 
 /// A logged-in read-write session, to make and delete wrapping keys as an administrator would.
 fn admin(token: &Token) -> Session {
-    let context = Pkcs11::new(&token.module).unwrap();
-    let _ = context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
-    let slot = context
-        .get_slots_with_token()
-        .unwrap()
-        .into_iter()
-        .find(|slot| context.get_token_info(*slot).unwrap().label().trim_end() == token.label)
-        .unwrap();
-    let session = context.open_rw_session(slot).unwrap();
-    let _ = session.login(UserType::User, Some(&AuthPin::from(token.pin.clone())));
-    session
-}
-
-fn make_key(session: &Session, label: &str) -> ObjectHandle {
-    session
-        .generate_key(
-            &Mechanism::AesKeyGen,
-            &[
-                Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::KeyType(KeyType::AES),
-                Attribute::ValueLen(32.into()),
-                Attribute::Token(true),
-                Attribute::Private(true),
-                Attribute::Sensitive(true),
-                Attribute::Extractable(false),
-                Attribute::Encrypt(true),
-                Attribute::Decrypt(true),
-                Attribute::Label(label.as_bytes().to_vec()),
-            ],
-        )
-        .unwrap()
+    token_session(token.module.to_str().unwrap(), &token.label, &token.pin)
 }
 
 fn options() -> VaultOptions {
@@ -147,7 +115,7 @@ fn a_token_key_opens_the_vault_and_every_fault_is_clear() {
         connect(&token, &label, &token.pin),
         Err(CustodyError::KeyMissing { .. })
     ));
-    let handle = make_key(&admin, &label);
+    let handle = make_aes_key(&admin, &label);
     let wrapper = connect(&token, &label, &token.pin).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
@@ -185,7 +153,7 @@ fn a_token_key_opens_the_vault_and_every_fault_is_clear() {
 
     // Another key on the same token does not open the slot.
     let other_label = format!("{label}-other");
-    let other_handle = make_key(&admin, &other_label);
+    let other_handle = make_aes_key(&admin, &other_label);
     let other = connect(&token, &other_label, &token.pin).unwrap();
     assert!(matches!(
         FileVault::open_file_with(&path, &Unlock::External(&other), options()),
