@@ -95,6 +95,27 @@ pub(crate) enum SlotKind {
     },
 }
 
+impl SlotKind {
+    /// The wrapped master key (hex), which every kind has.
+    fn wrapped(&self) -> &str {
+        match self {
+            SlotKind::Password { wrapped, .. }
+            | SlotKind::Recovery { wrapped }
+            | SlotKind::Shares { wrapped, .. }
+            | SlotKind::External { wrapped, .. } => wrapped,
+        }
+    }
+
+    fn wrapped_mut(&mut self) -> &mut String {
+        match self {
+            SlotKind::Password { wrapped, .. }
+            | SlotKind::Recovery { wrapped }
+            | SlotKind::Shares { wrapped, .. }
+            | SlotKind::External { wrapped, .. } => wrapped,
+        }
+    }
+}
+
 /// A keyslot as slot listings show it: its kind and non-secret settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -272,10 +293,7 @@ impl Header {
             .ok_or_else(|| StoreError::Shares("no share was given".to_owned()))?;
         for share in shares {
             if share.vault_id != self.vault_id {
-                return Err(StoreError::ForeignShare {
-                    index: share.index,
-                    reason: "it is a share of another vault",
-                });
+                return Err(foreign(share, "it is a share of another vault"));
             }
             if share.set_id != first.set_id {
                 return Err(StoreError::Shares(
@@ -283,64 +301,51 @@ impl Header {
                 ));
             }
         }
-        let set_id = hex::encode(first.set_id);
-        let slot = self
+        if !self
             .slots
             .iter()
-            .find(|slot| matches!(&slot.kind, SlotKind::Shares { set_id: id, .. } if *id == set_id))
-            .ok_or(
-                if self
-                    .slots
-                    .iter()
-                    .any(|slot| matches!(slot.kind, SlotKind::Shares { .. }))
-                {
-                    StoreError::ForeignShare {
-                        index: first.index,
-                        reason: "its set is not among the vault's keyslots (replaced or removed)",
-                    }
-                } else {
-                    StoreError::NoSlot { what: "shares" }
-                },
-            )?;
-        let SlotKind::Shares {
-            threshold,
-            count,
-            digests,
-            wrapped,
-            ..
-        } = &slot.kind
-        else {
+            .any(|slot| matches!(slot.kind, SlotKind::Shares { .. }))
+        {
             return Err(StoreError::NoSlot { what: "shares" });
-        };
+        }
         let mut seen = std::collections::BTreeSet::new();
         for share in shares {
+            self.check_share(share)?;
             if !seen.insert(share.index) {
                 return Err(StoreError::Shares(format!(
                     "share {} was given twice",
                     share.index
                 )));
             }
-            let kept = digests.get(usize::from(share.index).wrapping_sub(1));
-            let matches = kept.is_some_and(|kept| {
-                constant_time_eq(kept.as_bytes(), hex::encode(share.digest()).as_bytes())
-            });
-            if share.threshold != *threshold || share.count != *count || !matches {
-                return Err(StoreError::ForeignShare {
-                    index: share.index,
-                    reason: "it does not match the digest the vault keeps of it (altered?)",
-                });
-            }
         }
-        if shares.len() < usize::from(*threshold) {
+        let (slot, threshold, count, wrapped) = self
+            .shares_slot_of(&first.set_id)
+            .ok_or_else(|| foreign(first, SET_GONE))?;
+        if shares.len() < usize::from(threshold) {
             return Err(StoreError::Shares(format!(
                 "{} of {count} shares given; any {threshold} open the vault",
                 shares.len()
             )));
         }
-        let secret = combine_shares(shares, *threshold)?;
+        let secret = combine_shares(shares, threshold)?;
         let kek = shares_kek(&secret, &first.set_id)?;
         open_master(&kek, wrapped, &self.kind_aad(slot))?
             .ok_or(StoreError::SlotRefused { what: "shares" })
+    }
+
+    /// The shares slot of set `set_id`, with its threshold, count and wrapped key.
+    fn shares_slot_of(&self, set_id: &[u8]) -> Option<(&Keyslot, u8, u8, &str)> {
+        let set_id = hex::encode(set_id);
+        self.slots.iter().find_map(|slot| match &slot.kind {
+            SlotKind::Shares {
+                set_id: id,
+                threshold,
+                count,
+                wrapped,
+                ..
+            } if *id == set_id => Some((slot, *threshold, *count, wrapped.as_str())),
+            _ => None,
+        })
     }
 
     fn unlock_external(&self, wrapper: &dyn ExternalWrapper) -> Result<SecretKey> {
@@ -428,38 +433,27 @@ impl Header {
     /// digest all match. Needs no secret of the vault.
     pub(crate) fn check_share(&self, share: &Share) -> Result<()> {
         if share.vault_id != self.vault_id {
-            return Err(StoreError::ForeignShare {
-                index: share.index,
-                reason: "it is a share of another vault",
-            });
+            return Err(foreign(share, "it is a share of another vault"));
         }
-        let set_id = hex::encode(share.set_id);
-        let kept = self.slots.iter().find_map(|slot| match &slot.kind {
-            SlotKind::Shares {
-                set_id: id,
-                threshold,
-                count,
-                digests,
-                ..
-            } if *id == set_id && share.threshold == *threshold && share.count == *count => {
-                digests.get(usize::from(share.index).wrapping_sub(1))
-            }
-            _ => None,
-        });
-        match kept {
-            Some(kept)
-                if constant_time_eq(kept.as_bytes(), hex::encode(share.digest()).as_bytes()) =>
-            {
-                Ok(())
-            }
-            Some(_) => Err(StoreError::ForeignShare {
-                index: share.index,
-                reason: "it does not match the digest the vault keeps of it (altered?)",
-            }),
-            None => Err(StoreError::ForeignShare {
-                index: share.index,
-                reason: "its set is not among the vault's keyslots (replaced or removed)",
-            }),
+        let (slot, ..) = self
+            .shares_slot_of(&share.set_id)
+            .filter(|(_, threshold, count, _)| {
+                share.threshold == *threshold && share.count == *count
+            })
+            .ok_or_else(|| foreign(share, SET_GONE))?;
+        let SlotKind::Shares { digests, .. } = &slot.kind else {
+            return Err(foreign(share, SET_GONE));
+        };
+        let kept = digests.get(usize::from(share.index).wrapping_sub(1));
+        if kept.is_some_and(|kept| {
+            constant_time_eq(kept.as_bytes(), hex::encode(share.digest()).as_bytes())
+        }) {
+            Ok(())
+        } else {
+            Err(foreign(
+                share,
+                "it does not match the digest the vault keeps of it (altered?)",
+            ))
         }
     }
 
@@ -467,7 +461,7 @@ impl Header {
     pub(crate) fn with_slot(
         &self,
         barrier: &Barrier,
-        build: impl FnOnce(u32, &[u8; VAULT_ID_LEN]) -> Result<SlotKind>,
+        build: impl FnOnce(u32) -> Result<SlotKind>,
     ) -> Result<(Header, u32)> {
         if self.slots.len() >= MAX_SLOTS {
             return Err(StoreError::InvalidSlot(format!(
@@ -478,7 +472,7 @@ impl Header {
         let mut header = self.clone();
         header.slots.push(Keyslot {
             id,
-            kind: build(id, &self.vault_id)?,
+            kind: build(id)?,
         });
         header.seal_mac(barrier);
         Ok((header, id))
@@ -506,35 +500,30 @@ impl Header {
             .map_or(0, |id| id.saturating_add(1))
     }
 
-    /// A recovery slot wrapping `master`, and its key.
+    /// A recovery slot `id` wrapping `master`, and its key.
     pub(crate) fn recovery_slot(
+        &self,
         master: &SecretKey,
-        vault_id: &[u8; VAULT_ID_LEN],
         id: u32,
     ) -> Result<(SlotKind, RecoveryKey)> {
         let key = RecoveryKey::generate()?;
-        let kek = recovery_kek(&key, vault_id)?;
-        let mut kind = SlotKind::Recovery {
+        let kek = recovery_kek(&key, &self.vault_id)?;
+        let kind = SlotKind::Recovery {
             wrapped: String::new(),
         };
-        let wrapped = kek.seal(master.expose_secret(), &kind_aad(vault_id, id, &kind))?;
-        kind = SlotKind::Recovery {
-            wrapped: encode_hex(&wrapped),
-        };
-        Ok((kind, key))
+        Ok((self.seal_slot(kind, &kek, master, id)?, key))
     }
 
-    /// A shares slot wrapping `master`, and its shares.
+    /// A shares slot `id` wrapping `master`, and its shares.
     pub(crate) fn shares_slot(
+        &self,
         master: &SecretKey,
-        vault_id: &[u8; VAULT_ID_LEN],
         id: u32,
         threshold: u8,
         count: u8,
     ) -> Result<(SlotKind, Vec<Share>)> {
-        let (secret, set_id, shares) = deal_shares(*vault_id, threshold, count)?;
-        let kek = shares_kek(&secret, &set_id)?;
-        let mut kind = SlotKind::Shares {
+        let (secret, set_id, shares) = deal_shares(self.vault_id, threshold, count)?;
+        let kind = SlotKind::Shares {
             set_id: hex::encode(set_id),
             threshold,
             count,
@@ -544,14 +533,11 @@ impl Header {
                 .collect(),
             wrapped: String::new(),
         };
-        let wrapped = kek.seal(master.expose_secret(), &kind_aad(vault_id, id, &kind))?;
-        if let SlotKind::Shares { wrapped: slot, .. } = &mut kind {
-            *slot = encode_hex(&wrapped);
-        }
-        Ok((kind, shares))
+        let kek = shares_kek(&secret, &set_id)?;
+        Ok((self.seal_slot(kind, &kek, master, id)?, shares))
     }
 
-    /// A slot whose random key `wrapper` wraps.
+    /// A slot `id` whose random key `wrapper` wraps.
     pub(crate) fn external_slot(
         &self,
         master: &SecretKey,
@@ -560,17 +546,26 @@ impl Header {
     ) -> Result<SlotKind> {
         let slot_key = SecretKey::generate()?;
         let sealed_key = wrapper.wrap(&slot_key, &self.external_context(id))?;
-        let mut kind = SlotKind::External {
+        let kind = SlotKind::External {
             provider: wrapper.name().to_owned(),
             settings: wrapper.settings(),
             sealed_key: encode_hex(&sealed_key),
             wrapped: String::new(),
         };
         let kek = AeadKey::new(Algorithm::XChaCha20Poly1305, &slot_key)?;
+        self.seal_slot(kind, &kek, master, id)
+    }
+
+    /// `kind` with `master` wrapped under `kek`, bound to every other field of slot `id`.
+    fn seal_slot(
+        &self,
+        mut kind: SlotKind,
+        kek: &AeadKey,
+        master: &SecretKey,
+        id: u32,
+    ) -> Result<SlotKind> {
         let wrapped = kek.seal(master.expose_secret(), &kind_aad(&self.vault_id, id, &kind))?;
-        if let SlotKind::External { wrapped: slot, .. } = &mut kind {
-            *slot = encode_hex(&wrapped);
-        }
+        *kind.wrapped_mut() = encode_hex(&wrapped);
         Ok(kind)
     }
 
@@ -658,14 +653,10 @@ impl Header {
                 // The other kinds: their associated data already lists every field but
                 // `wrapped` (and the external provider's sealed key) in a fixed order.
                 field(&kind_aad(&self.vault_id, slot.id, &slot.kind));
-                let (SlotKind::Recovery { wrapped }
-                | SlotKind::Shares { wrapped, .. }
-                | SlotKind::External { wrapped, .. }
-                | SlotKind::Password { wrapped, .. }) = &slot.kind;
                 if let SlotKind::External { sealed_key, .. } = &slot.kind {
                     field(sealed_key.as_bytes());
                 }
-                field(wrapped.as_bytes());
+                field(slot.kind.wrapped().as_bytes());
             }
         }
         mac
@@ -759,6 +750,16 @@ fn slot_aad(vault_id: &[u8], slot_id: u32, params: &Argon2Params, salt: &[u8]) -
     aad.extend_from_slice(&params.lanes.to_be_bytes());
     aad.extend_from_slice(salt);
     aad
+}
+
+/// Why a share's set is not the vault's.
+const SET_GONE: &str = "its set is not among the vault's keyslots (replaced or removed)";
+
+fn foreign(share: &Share, reason: &'static str) -> StoreError {
+    StoreError::ForeignShare {
+        index: share.index,
+        reason,
+    }
 }
 
 /// What a recovery, shares or external slot's wrapping binds: the vault, the slot id, its kind

@@ -30,8 +30,8 @@ impl<B: Backend> Vault<B> {
     pub fn add_recovery_slot(&self) -> Result<(u32, RecoveryKey)> {
         let mut key = None;
         let id = self.change_slots(AuditOperation::AddSlot, "recovery", |header, unlocked| {
-            header.with_slot(&unlocked.barrier, |id, vault_id| {
-                let (kind, new_key) = Header::recovery_slot(&unlocked.master, vault_id, id)?;
+            header.with_slot(&unlocked.barrier, |id| {
+                let (kind, new_key) = header.recovery_slot(&unlocked.master, id)?;
                 key = Some(new_key);
                 Ok(kind)
             })
@@ -50,9 +50,8 @@ impl<B: Backend> Vault<B> {
     pub fn add_shares_slot(&self, threshold: u8, count: u8) -> Result<(u32, Vec<Share>)> {
         let mut shares = Vec::new();
         let id = self.change_slots(AuditOperation::AddSlot, "shares", |header, unlocked| {
-            header.with_slot(&unlocked.barrier, |id, vault_id| {
-                let (kind, dealt) =
-                    Header::shares_slot(&unlocked.master, vault_id, id, threshold, count)?;
+            header.with_slot(&unlocked.barrier, |id| {
+                let (kind, dealt) = header.shares_slot(&unlocked.master, id, threshold, count)?;
                 shares = dealt;
                 Ok(kind)
             })
@@ -70,7 +69,7 @@ impl<B: Backend> Vault<B> {
             AuditOperation::AddSlot,
             wrapper.name(),
             |header, unlocked| {
-                header.with_slot(&unlocked.barrier, |id, _| {
+                header.with_slot(&unlocked.barrier, |id| {
                     header.external_slot(&unlocked.master, id, wrapper)
                 })
             },
