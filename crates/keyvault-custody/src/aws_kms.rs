@@ -27,30 +27,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest answer read from KMS (its answers are a few hundred bytes).
 const MAX_RESPONSE: u64 = 64 * 1024;
 
-/// AWS credentials: an access key and its secret, and a session token for temporary ones.
-pub struct AwsCredentials {
-    access_key_id: String,
-    secret_access_key: Zeroizing<String>,
-    session_token: Option<Zeroizing<String>>,
-}
-
-impl std::fmt::Debug for AwsCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AwsCredentials")
-            .field("access_key_id", &self.access_key_id)
-            .finish_non_exhaustive()
-    }
-}
+/// AWS credentials: an access key and its secret, and a session token for temporary ones. Held
+/// as AWS's own signing credentials (secrets wiped on drop, redacted from `Debug`), built once.
+#[derive(Debug)]
+pub struct AwsCredentials(aws_credential_types::Credentials);
 
 impl AwsCredentials {
     /// Credentials given directly.
     #[must_use]
     pub fn new(access_key_id: &str, secret_access_key: &str, session_token: Option<&str>) -> Self {
-        AwsCredentials {
-            access_key_id: access_key_id.to_owned(),
-            secret_access_key: Zeroizing::new(secret_access_key.to_owned()),
-            session_token: session_token.map(|token| Zeroizing::new(token.to_owned())),
-        }
+        AwsCredentials(aws_credential_types::Credentials::new(
+            access_key_id,
+            secret_access_key,
+            session_token.map(str::to_owned),
+            None,
+            "keyvault",
+        ))
     }
 }
 
@@ -215,17 +207,8 @@ impl AwsKmsWrapper {
         body: &[u8],
     ) -> Result<Vec<(String, String)>> {
         use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-        let identity = aws_credential_types::Credentials::new(
-            self.credentials.access_key_id.clone(),
-            self.credentials.secret_access_key.as_str().to_owned(),
-            self.credentials
-                .session_token
-                .as_ref()
-                .map(|token| token.as_str().to_owned()),
-            None,
-            "keyvault",
-        )
-        .into();
+        // A cheap handle on the same credentials (no copy of the secret per request).
+        let identity = self.credentials.0.clone().into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
