@@ -75,20 +75,10 @@ impl<'a> Context<'a> {
         let method = std::env::var(UNLOCK_ENV).ok().filter(|m| !m.is_empty());
         let method = match method.as_deref() {
             None if !self.global.share_files.is_empty() => "shares",
-            // Unattended: a vault with a PKCS#11 slot opens through the token when a module
-            // is configured.
-            None => {
-                if let Some(wrapper) = crate::custody::pkcs11_for_vault(&path)? {
-                    return self.open_vault_by(&path, &Unlock::External(&*wrapper));
-                }
-                // ... and a vault with a KMS slot, when AWS credentials are configured.
-                if crate::custody::aws_configured()
-                    && let Some(wrapper) = crate::custody::aws_kms_for_vault(&path)?
-                {
-                    return self.open_vault_by(&path, &Unlock::External(&*wrapper));
-                }
-                "password"
-            }
+            None => match crate::custody::unattended(&path)? {
+                Some(wrapper) => return self.open_vault_by(&path, &Unlock::External(&*wrapper)),
+                None => "password",
+            },
             Some(method) => method,
         };
         match method {

@@ -67,8 +67,22 @@ fn provider_settings(path: &Path, provider: &str) -> Result<Option<BTreeMap<Stri
         }))
 }
 
-/// Whether AWS credentials are configured (so a vault with a KMS slot may open through it).
-pub(crate) fn aws_configured() -> bool {
+/// The provider that opens the vault at `path` without a prompt: its PKCS#11 slot when
+/// `KEYVAULT_PKCS11_MODULE` is set, else its AWS KMS slot when AWS credentials are in the
+/// environment; `Ok(None)` when neither applies.
+pub(crate) fn unattended(path: &Path) -> Result<Option<Box<dyn ExternalWrapper>>> {
+    if let Some(wrapper) = pkcs11_for_vault(path)? {
+        return Ok(Some(wrapper));
+    }
+    if aws_configured() {
+        return aws_kms_for_vault(path);
+    }
+    Ok(None)
+}
+
+/// Whether AWS credentials are named in the environment (so a vault with a KMS slot may open
+/// through it unattended).
+fn aws_configured() -> bool {
     cfg!(feature = "aws-kms")
         && [
             "AWS_ACCESS_KEY_ID",
