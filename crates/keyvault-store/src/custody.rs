@@ -151,7 +151,9 @@ impl RecoveryKey {
                         "group {group_number} has a character out of A–Z, 2–7"
                     ))
                 })?;
-            let (group, check) = decoded.split_at(RECOVERY_GROUP_BYTES);
+            let (group, check) = decoded
+                .split_at_checked(RECOVERY_GROUP_BYTES)
+                .ok_or_else(|| mistyped(format!("group {group_number} is too short")))?;
             if check != [group_check(index, group)] {
                 return Err(mistyped(format!(
                     "group {group_number} of {RECOVERY_GROUPS} does not match its check; \
