@@ -55,12 +55,12 @@ fn add_recovery(ctx: &Context<'_>) -> Result<()> {
 }
 
 /// What `slot add recovery` and `init --recovery` say: the key, once.
-pub(crate) fn recovery_text(id: u32, key: &RecoveryKey) -> String {
-    format!(
+pub(crate) fn recovery_text(id: u32, key: &RecoveryKey) -> zeroize::Zeroizing<String> {
+    zeroize::Zeroizing::new(format!(
         "added recovery-key slot {id}. Write this key down and keep it offline; it is shown only \
          now and opens the vault without the password:\n\n    {}\n",
         key.to_text().as_str()
-    )
+    ))
 }
 
 fn add_shares(ctx: &Context<'_>, args: &AddSharesArgs) -> Result<()> {

@@ -62,7 +62,8 @@ pub(crate) fn init(ctx: &Context<'_>, args: &InitArgs) -> Result<()> {
     let mut value = serde_json::Map::new();
     value.insert("vault".to_owned(), json!(path));
     value.insert("created".to_owned(), json!(true));
-    let mut text = format!("created a vault at {}", path.display());
+    // It may hold the recovery key: wiped once printed.
+    let mut text = zeroize::Zeroizing::new(format!("created a vault at {}", path.display()));
     if args.recovery {
         let (id, key) = vault
             .add_recovery_slot()
