@@ -135,8 +135,10 @@ mod imp {
         key: &str,
     ) -> Result<Box<dyn ExternalWrapper>> {
         let pin = Source::pkcs11_pin().existing()?;
-        let pin = String::from_utf8(pin.to_vec())
-            .map_err(|_| crate::exit::Failure::usage("the token PIN is not text"))?;
+        // One copy, moved straight into the wiping PIN type.
+        let pin = std::str::from_utf8(&pin)
+            .map_err(|_| crate::exit::Failure::usage("the token PIN is not text"))?
+            .to_owned();
         let wrapper = Pkcs11Wrapper::connect(
             module,
             Pkcs11Key {
