@@ -17,7 +17,7 @@ use std::str::FromStr;
 use keyvault_core::audit::ChainMac;
 use keyvault_core::{ChainHead, Timestamp};
 use keyvault_crypto::mac::{MAC_LEN, hmac_sha256, hmac_sha256_verify};
-use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, Zeroizing};
+use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretBytes, Zeroizing};
 use keyvault_store::dangerous::{SnapshotBase, VaultSnapshot};
 use keyvault_store::{Backend, Vault};
 
@@ -714,7 +714,7 @@ impl VaultBackup {
 
 /// Decompress at most `limit` bytes; a stream that would give more is refused without
 /// producing the rest.
-pub(crate) fn decompress(data: &[u8], limit: u64) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn decompress(data: &[u8], limit: u64) -> Result<SecretBytes> {
     const WHAT: &str = "backup payload";
     let zstd_error = |err: std::io::Error| BackupError::Decompression {
         what: WHAT,
@@ -736,5 +736,5 @@ pub(crate) fn decompress(data: &[u8], limit: u64) -> Result<Zeroizing<Vec<u8>>> 
             max: limit,
         });
     }
-    Ok(out)
+    Ok(SecretBytes::new(std::mem::take(&mut *out)))
 }

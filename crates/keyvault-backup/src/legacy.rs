@@ -409,7 +409,7 @@ impl LegacyStore {
                     continue;
                 }
             };
-            let encrypted_key = keyvault_crypto::Zeroizing::new(encrypted_key);
+            let encrypted_key = keyvault_crypto::SecretBytes::new(encrypted_key);
             let info = metadata.info();
             let material = match &master {
                 None if encrypted_key.len() == SEALED_KEY_LEN => {

@@ -30,7 +30,7 @@
 use std::fmt;
 
 use base64ct::{Base64UrlUnpadded, Encoding};
-use keyvault_crypto::{AeadKey, Algorithm, TAG_LEN, Zeroizing};
+use keyvault_crypto::{AeadKey, Algorithm, SecretBytes, TAG_LEN};
 
 use crate::error::{Error, Result};
 use crate::ids::{KeyId, KeyVersion};
@@ -342,7 +342,7 @@ impl<'a> Envelope<'a> {
     /// [`Error::AlgorithmMismatch`] if `key` is bound to another algorithm than the header
     /// names; [`Error::Authentication`] for anything that does not authenticate (wrong key,
     /// wrong AAD, any changed bit), with no further detail.
-    pub fn open(&self, purpose: Purpose, key: &AeadKey, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn open(&self, purpose: Purpose, key: &AeadKey, aad: &[u8]) -> Result<SecretBytes> {
         if self.header.purpose != purpose {
             return Err(Error::WrongPurpose {
                 expected: purpose,
@@ -379,12 +379,7 @@ pub fn seal(
 ///
 /// # Errors
 /// As those two.
-pub fn open(
-    key: &AeadKey,
-    purpose: Purpose,
-    envelope: &[u8],
-    aad: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
+pub fn open(key: &AeadKey, purpose: Purpose, envelope: &[u8], aad: &[u8]) -> Result<SecretBytes> {
     Envelope::parse(envelope)?.open(purpose, key, aad)
 }
 

@@ -18,12 +18,12 @@ mod backend;
 
 use std::fmt;
 
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroize;
 
 use crate::algorithm::{Algorithm, MAX_NONCE_LEN, TAG_LEN};
 use crate::error::{CryptoError, Result};
 use crate::random;
-use crate::secret::SecretKey;
+use crate::secret::{SecretBytes, SecretKey};
 
 /// An AEAD authentication tag.
 pub type Tag = [u8; TAG_LEN];
@@ -222,7 +222,7 @@ impl AeadKey {
     /// # Errors
     /// [`CryptoError::Authentication`] for anything that does not authenticate, including input
     /// too short to hold a nonce and a tag.
-    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes> {
         let (nonce, rest) = sealed
             .split_at_checked(self.algorithm.nonce_len())
             .ok_or(CryptoError::Authentication)?;
@@ -230,7 +230,7 @@ impl AeadKey {
             .split_at_checked(rest.len().saturating_sub(TAG_LEN))
             .filter(|(_, tag)| tag.len() == TAG_LEN)
             .ok_or(CryptoError::Authentication)?;
-        let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+        let mut plaintext = SecretBytes::new(ciphertext.to_vec());
         self.open_detached_with_nonce(nonce, aad, &mut plaintext, tag)?;
         Ok(plaintext)
     }

@@ -5,12 +5,11 @@
 //! These functions exist for known-answer tests and for constructions that derive unique nonces
 //! themselves (the STREAM construction for files). Everything else uses [`crate::AeadKey::seal`].
 
-use zeroize::Zeroizing;
-
 use crate::Argon2Params;
 use crate::aead::{AeadKey, Tag};
 use crate::algorithm::TAG_LEN;
 use crate::error::{CryptoError, Result};
+use crate::secret::SecretBytes;
 
 /// Encrypt `buf` in place under an explicit `nonce`; returns the tag.
 ///
@@ -69,7 +68,7 @@ pub fn open_with_nonce(
     nonce: &[u8],
     aad: &[u8],
     ciphertext_and_tag: &[u8],
-) -> Result<Zeroizing<Vec<u8>>> {
+) -> Result<SecretBytes> {
     // Nonce first: a wrong nonce length is a typed error whatever the length of the rest.
     crate::aead::check_nonce_len(key.algorithm(), nonce)?;
     let split = ciphertext_and_tag
@@ -77,7 +76,7 @@ pub fn open_with_nonce(
         .checked_sub(TAG_LEN)
         .ok_or(CryptoError::Authentication)?;
     let (ciphertext, tag) = ciphertext_and_tag.split_at(split);
-    let mut plaintext = Zeroizing::new(ciphertext.to_vec());
+    let mut plaintext = SecretBytes::new(ciphertext.to_vec());
     key.open_detached_with_nonce(nonce, aad, &mut plaintext, tag)?;
     Ok(plaintext)
 }

@@ -17,7 +17,7 @@ pub use crate::aead::{AeadKey, Nonce, Tag};
 pub use crate::algorithm::{Algorithm, KEY_LEN, MAX_NONCE_LEN, TAG_LEN};
 pub use crate::argon2_params::Argon2Params;
 pub use crate::error::{CryptoError, Result};
-pub use crate::secret::{SecretKey, constant_time_eq};
+pub use crate::secret::{SecretBytes, SecretKey, constant_time_eq};
 pub use zeroize::Zeroizing;
 
 /// Which AEAD implementation this build uses: `"rustcrypto"` or `"ring"` (the `ring` feature).

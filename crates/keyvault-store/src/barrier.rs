@@ -151,7 +151,7 @@ impl Barrier {
         table: Table,
         storage_key: &[u8],
         sealed: &[u8],
-    ) -> Result<keyvault_crypto::Zeroizing<Vec<u8>>> {
+    ) -> Result<keyvault_crypto::SecretBytes> {
         self.records
             .open(sealed, &self.associated_data(storage_key))
             .map_err(|_| StoreError::tampered(table.name()))

@@ -7,7 +7,7 @@ use base64ct::{Base64, Encoding};
 use keyvault_core::KeyName;
 use keyvault_core::envelope::{self, MAX_ARMOURED_LEN, MAX_PLAINTEXT_LEN};
 use keyvault_core::envelope::{Envelope, Purpose};
-use keyvault_crypto::{Algorithm, SecretKey, Zeroizing};
+use keyvault_crypto::{Algorithm, SecretBytes, SecretKey, Zeroizing};
 use keyvault_store::stream::{self, DEFAULT_CHUNK_SIZE, StreamHeader, StreamReader, StreamWriter};
 use keyvault_store::{FileVault, Signature, StoreError};
 use serde_json::{Value, json};
@@ -478,7 +478,7 @@ pub(crate) fn decrypt(ctx: &Context<'_>, args: &DecryptArgs) -> Result<()> {
                         key_name.as_deref(),
                     ))
                     .map_err(|err| opening_failed(ctx, err, "cannot unwrap the data key"))?;
-                Zeroizing::new(data_key.expose_secret().to_vec())
+                SecretBytes::new(data_key.expose_secret().to_vec())
             } else {
                 vault
                     .decrypt(&bytes, caller_aad)

@@ -5,7 +5,8 @@ use keyvault_crypto::kdf::{HKDF_MAX_OUTPUT, derive_subkey, hkdf_sha256};
 use keyvault_crypto::mac::{HmacSha256, MacTag, hmac_sha256, hmac_sha256_verify};
 use keyvault_crypto::password::derive_key;
 use keyvault_crypto::{
-    AeadKey, Algorithm, Argon2Params, CryptoError, Nonce, SecretKey, constant_time_eq, hazmat,
+    AeadKey, Algorithm, Argon2Params, CryptoError, Nonce, SecretBytes, SecretKey, constant_time_eq,
+    hazmat,
 };
 
 const LENGTHS: [usize; 9] = [0, 1, 11, 12, 13, 15, 16, 23, 40];
@@ -414,4 +415,21 @@ fn secrets_are_redacted_and_compared_in_constant_time() {
     assert!(constant_time_eq(b"abc", b"abc"));
     assert!(!constant_time_eq(b"abc", b"abd"));
     assert!(!constant_time_eq(b"abc", b"ab"));
+}
+
+#[test]
+fn opened_plaintext_is_redacted_compared_and_truncated() {
+    let key = AeadKey::new(Algorithm::default(), &SecretKey::generate().unwrap()).unwrap();
+    let mut opened = key
+        .open(&key.seal(b"secret plaintext", b"").unwrap(), b"")
+        .unwrap();
+    assert_eq!(&*opened, b"secret plaintext");
+    let shown = format!("{opened:?}");
+    assert_eq!(shown, "SecretBytes([REDACTED; 16])");
+    assert_eq!(opened, SecretBytes::new(b"secret plaintext".to_vec()));
+    assert_ne!(opened, SecretBytes::new(b"secret plaintexT".to_vec()));
+    opened.truncate(6);
+    assert_eq!(opened.as_slice(), b"secret");
+    opened.truncate(100);
+    assert_eq!(opened.len(), 6);
 }

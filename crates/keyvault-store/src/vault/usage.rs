@@ -16,7 +16,7 @@ use keyvault_core::{
 };
 use keyvault_crypto::kdf::{HKDF_MAX_OUTPUT, hkdf_sha256};
 use keyvault_crypto::mac::{HmacSha256, MAC_LEN, MacTag};
-use keyvault_crypto::{AeadKey, SecretKey, Zeroizing};
+use keyvault_crypto::{AeadKey, SecretBytes, SecretKey};
 
 use super::{LoadedKey, Vault, VersionKey, outcome_of};
 use crate::backend::Backend;
@@ -132,7 +132,7 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// [`StoreError::KeyNotFound`], a core `KeyDestroyed` or `Denied` error, or an opaque
     /// authentication failure for wrong AAD or any change to the envelope.
-    pub fn decrypt(&self, sealed: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn decrypt(&self, sealed: &[u8], aad: &[u8]) -> Result<SecretBytes> {
         self.audited(AuditOperation::Decrypt, None, aad, |event| {
             let envelope = Envelope::parse(sealed)?;
             name_envelope_key(event, &envelope);
@@ -144,7 +144,7 @@ impl<B: Backend> Vault<B> {
     }
 
     /// Decrypt many envelopes; each gets its own result and audit event.
-    pub fn decrypt_batch(&self, items: &[(&[u8], &[u8])]) -> Vec<Result<Zeroizing<Vec<u8>>>> {
+    pub fn decrypt_batch(&self, items: &[(&[u8], &[u8])]) -> Vec<Result<SecretBytes>> {
         items
             .iter()
             .map(|(sealed, aad)| self.decrypt(sealed, aad))
@@ -298,7 +298,7 @@ impl<B: Backend> Vault<B> {
         name: &KeyName,
         context: &[u8],
         length: usize,
-    ) -> Result<(KeyVersion, Zeroizing<Vec<u8>>)> {
+    ) -> Result<(KeyVersion, SecretBytes)> {
         self.audited(AuditOperation::Derive, Some(name), b"", |_| {
             // Checked before anything is allocated or a use is counted.
             if !(1..=HKDF_MAX_OUTPUT).contains(&length) {
@@ -312,7 +312,7 @@ impl<B: Backend> Vault<B> {
             }
             let key = self.key_by_name(name)?;
             let (key, version) = self.prepare(key, KeyOperation::Derive, None, 1)?;
-            let mut out = Zeroizing::new(vec![0u8; length]);
+            let mut out = SecretBytes::new(vec![0u8; length]);
             hkdf_sha256(
                 &[],
                 version_key(&key, version)?.derive.expose_secret(),
