@@ -13,6 +13,7 @@
 
 mod memory;
 mod sqlite;
+mod wal_index;
 
 pub use memory::MemoryBackend;
 pub use sqlite::{BusyWait, FileBackend};
@@ -184,7 +185,7 @@ pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// Implementations must make [`commit`](Backend::commit) atomic (all writes or none) and durable
 /// once it returns, check every precondition inside the same transaction that applies the
 /// writes, and return [`StoreError::Conflict`] when one fails.
-pub trait Backend: Send + Sync {
+pub trait Backend: Send + Sync + 'static {
     /// The record under `key`, if any.
     ///
     /// # Errors

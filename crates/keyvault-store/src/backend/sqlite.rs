@@ -9,13 +9,14 @@
 //! time; SQLite gives its `-wal` and `-shm` files the database file's permissions.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use super::wal_index::{self, WalIndex};
 use super::{Action, Backend, Batch, Record, Scrub, check_expect, prefix_end};
 use crate::error::{Result, StoreError};
 
@@ -98,6 +99,19 @@ pub struct FileBackend {
     busy: BusyWait,
     /// When a wait for the lock last ran out.
     gave_up: Mutex<Option<Instant>>,
+    /// How [`Backend::sequence`] learns cheaply that nothing changed.
+    changes: Changes,
+}
+
+/// The commit sequence as last read from SQLite, and the WAL-index header seen just before
+/// that read: while the header is unchanged, so is the sequence.
+#[derive(Debug)]
+struct Changes {
+    index: Option<WalIndex>,
+    seen: RwLock<Option<(wal_index::Header, u64)>>,
+    /// A connection open for the backend's whole life, so the WAL index file stays the one
+    /// SQLite uses (see `wal_index`). Also the connection that reads the sequence.
+    anchor: Mutex<Connection>,
 }
 
 impl FileBackend {
@@ -131,12 +145,7 @@ impl FileBackend {
             let _ = std::fs::remove_file(path);
             return Err(db_error(path, err));
         }
-        Ok(FileBackend {
-            path: path.to_path_buf(),
-            idle: Mutex::new(vec![conn]),
-            busy: BusyWait::default(),
-            gave_up: Mutex::new(None),
-        })
+        FileBackend::assemble(path, conn)
     }
 
     /// Open an existing store.
@@ -161,11 +170,25 @@ impl FileBackend {
         let conn = open_bare(path)?;
         check_identity(path, &conn)?;
         configure(path, &conn)?;
+        FileBackend::assemble(path, conn)
+    }
+
+    /// A backend on `path` whose first connection, `anchor`, has already read the database
+    /// (so SQLite's WAL index exists and stays while `anchor` is open).
+    fn assemble(path: &Path, anchor: Connection) -> Result<Self> {
+        anchor
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|err| db_error(path, err))?;
         Ok(FileBackend {
             path: path.to_path_buf(),
-            idle: Mutex::new(vec![conn]),
+            idle: Mutex::new(Vec::new()),
             busy: BusyWait::default(),
             gave_up: Mutex::new(None),
+            changes: Changes {
+                index: WalIndex::open(path),
+                seen: RwLock::new(None),
+                anchor: Mutex::new(anchor),
+            },
         })
     }
 
@@ -177,7 +200,12 @@ impl FileBackend {
         self.busy = busy;
         {
             let idle = self.idle.lock().map_err(|_| StoreError::Poisoned)?;
-            for conn in idle.iter() {
+            let anchor = self
+                .changes
+                .anchor
+                .lock()
+                .map_err(|_| StoreError::Poisoned)?;
+            for conn in idle.iter().chain(std::iter::once(&*anchor)) {
                 conn.busy_timeout(self.busy.limit)
                     .map_err(|err| db_error(&self.path, err))?;
             }
@@ -420,11 +448,33 @@ impl Backend for FileBackend {
     }
 
     fn sequence(&self) -> Result<u64> {
-        self.with_connection(|conn| {
-            conn.prepare_cached("SELECT value FROM kv_meta WHERE name = 'sequence'")
-                .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-                .map_err(|err| db_error(&self.path, err))
-        })
+        // The header is read before the sequence: a commit in between changes the header, so
+        // the pair is only ever reused while no commit has happened since the header was read.
+        let header = self.changes.index.as_ref().and_then(WalIndex::header);
+        if let Some(header) = header {
+            let seen = *self.changes.seen.read().map_err(|_| StoreError::Poisoned)?;
+            if let Some((seen_header, sequence)) = seen
+                && seen_header == header
+            {
+                return Ok(sequence);
+            }
+        }
+        let sequence = self
+            .changes
+            .anchor
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?
+            .prepare_cached("SELECT value FROM kv_meta WHERE name = 'sequence'")
+            .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
+            .map_err(|err| db_error(&self.path, err))?;
+        if let Some(header) = header {
+            *self
+                .changes
+                .seen
+                .write()
+                .map_err(|_| StoreError::Poisoned)? = Some((header, sequence));
+        }
+        Ok(sequence)
     }
 }
 

@@ -1,32 +1,41 @@
 //! The vault's audit log: buffering usage events, committing them into the chain, reading the
 //! log back and verifying it.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use keyvault_core::audit::verify_log;
 use keyvault_core::{
     AuditOperation, AuditRecord, ChainHead, KeyId, Outcome, OutcomeKind, Timestamp,
 };
 
-use super::{AuditCommit, MAX_ATTEMPTS, Vault};
+use super::{AuditCommit, MAX_ATTEMPTS, State, Vault};
 use crate::backend::{Backend, Batch};
 use crate::barrier::Table;
 use crate::error::{Result, StoreError};
 use crate::records::decode_segment;
 
-/// Usage events waiting to be committed.
+/// Usage events waiting to be committed, and the background writer's signals.
 pub(crate) struct AuditBuffer {
     mode: AuditCommit,
     pending: Mutex<Pending>,
-    /// Held while committing, so flushes happen one at a time and in order.
-    flushing: Mutex<()>,
+    /// Wakes the background writer: events arrived, enough wait, or the vault is closing.
+    wake: Condvar,
+    /// Held while committing, so commits happen one at a time and in order.
+    committing: Mutex<()>,
 }
 
 #[derive(Default)]
 struct Pending {
     events: Vec<keyvault_core::AuditEvent>,
-    /// When the oldest waiting event was queued, by the vault's clock.
+    /// When the oldest waiting event happened, by the vault's clock.
     oldest: Option<Timestamp>,
+    /// Events taken out of `events` by a commit that has not finished.
+    in_flight: usize,
+    /// Whether a background writer runs (it wakes on `wake`).
+    writer: bool,
+    /// Set when the vault closes: the writer stops.
+    stop: bool,
 }
 
 impl AuditBuffer {
@@ -34,8 +43,213 @@ impl AuditBuffer {
         AuditBuffer {
             mode,
             pending: Mutex::new(Pending::default()),
-            flushing: Mutex::new(()),
+            wake: Condvar::new(),
+            committing: Mutex::new(()),
         }
+    }
+
+    fn pending(&self) -> Result<MutexGuard<'_, Pending>> {
+        self.pending.lock().map_err(|_| StoreError::Poisoned)
+    }
+}
+
+/// What an operation does after queueing its event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// Return; the event waits for a later commit.
+    Return,
+    /// Return after waking the background writer.
+    Wake,
+    /// Commit everything waiting before returning.
+    Commit,
+}
+
+/// The grouping rule. The background writer is woken by the first event of a group and when
+/// half of `max_events` wait, so it commits while operations go on. An operation commits itself
+/// only if that would otherwise leave `max_events` or more events uncommitted (the writer is
+/// behind, failing, or absent) or the oldest has waited `max_delay`: what a crash can lose stays
+/// within those bounds.
+fn next_step(mode: AuditCommit, pending: &Pending, now: Timestamp) -> Next {
+    let AuditCommit::Grouped {
+        max_events,
+        max_delay,
+    } = mode
+    else {
+        return Next::Commit;
+    };
+    let waiting = pending.events.len();
+    let too_old = pending
+        .oldest
+        .is_some_and(|oldest| now.saturating_since(oldest) >= max_delay);
+    if waiting.saturating_add(pending.in_flight) >= max_events || too_old {
+        Next::Commit
+    } else if pending.writer && (waiting == 1 || waiting == max_events.div_ceil(2)) {
+        Next::Wake
+    } else {
+        Next::Return
+    }
+}
+
+/// The thread that commits grouped usage events in the background, so an operation only
+/// queues its event. [`Writer::stop`] (when the vault is dropped) ends it; what still waits is
+/// then committed by the vault itself.
+pub(crate) struct Writer<B: Backend> {
+    state: Arc<State<B>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl<B: Backend> Writer<B> {
+    /// Start a writer for `state` if its events are grouped. If the system refuses a thread,
+    /// operations commit their groups themselves.
+    pub(crate) fn start(state: &Arc<State<B>>) -> Option<Self> {
+        let AuditCommit::Grouped { max_delay, .. } = state.audit.mode else {
+            return None;
+        };
+        let running = Arc::clone(state);
+        let thread = std::thread::Builder::new()
+            .name("keyvault-audit".to_owned())
+            .spawn(move || running.write_in_background(max_delay))
+            .ok()?;
+        state.audit.pending().ok()?.writer = true;
+        Some(Writer {
+            state: Arc::clone(state),
+            thread,
+        })
+    }
+
+    /// Stop the writer, after the commit it may be making.
+    pub(crate) fn stop(self) {
+        if let Ok(mut pending) = self.state.audit.pending() {
+            pending.stop = true;
+            pending.writer = false;
+        }
+        self.state.audit.wake.notify_all();
+        // A writer that panicked has nothing left to hand over.
+        let _ = self.thread.join();
+    }
+}
+
+impl<B: Backend> State<B> {
+    /// The writer's loop: sleep until half of `max_events` wait or the waiting events have
+    /// waited about `max_delay`, then commit them. After a failed commit it waits `max_delay`
+    /// before trying again; operations meanwhile commit themselves once too many events wait,
+    /// and so see the error.
+    fn write_in_background(&self, max_delay: Duration) {
+        let half = match self.audit.mode {
+            AuditCommit::Grouped { max_events, .. } => max_events.div_ceil(2),
+            AuditCommit::Synchronous => 1,
+        };
+        loop {
+            let Ok(mut pending) = self.audit.pending() else {
+                return;
+            };
+            let mut deadline = None;
+            loop {
+                if pending.stop {
+                    return;
+                }
+                if pending.events.len() >= half {
+                    break;
+                }
+                let waited = if pending.events.is_empty() {
+                    deadline = None;
+                    self.audit.wake.wait(pending).ok()
+                } else {
+                    let due = *deadline.get_or_insert_with(|| Instant::now() + max_delay);
+                    let Some(left) = due.checked_duration_since(Instant::now()) else {
+                        break;
+                    };
+                    self.audit
+                        .wake
+                        .wait_timeout(pending, left)
+                        .ok()
+                        .map(|(pending, _)| pending)
+                };
+                let Some(next) = waited else { return };
+                pending = next;
+            }
+            drop(pending);
+            if self.commit_pending().is_err() {
+                let Ok(pending) = self.audit.pending() else {
+                    return;
+                };
+                if !pending.stop {
+                    let _ = self.audit.wake.wait_timeout(pending, max_delay);
+                }
+            }
+        }
+    }
+
+    /// Queue a usage event; commit it now, or leave it to a group commit, as [`AuditCommit`]
+    /// says.
+    pub(crate) fn audit_usage(&self, event: keyvault_core::AuditEvent) -> Result<()> {
+        let now = event.time;
+        let next = {
+            let mut pending = self.audit.pending()?;
+            pending.oldest.get_or_insert(now);
+            pending.events.push(event);
+            next_step(self.audit.mode, &pending, now)
+        };
+        match next {
+            Next::Return => Ok(()),
+            Next::Wake => {
+                self.audit.wake.notify_one();
+                Ok(())
+            }
+            Next::Commit => self.commit_pending(),
+        }
+    }
+
+    /// Commit every waiting usage event now (after any commit under way).
+    pub(crate) fn commit_pending(&self) -> Result<()> {
+        let _turn = self
+            .audit
+            .committing
+            .lock()
+            .map_err(|_| StoreError::Poisoned)?;
+        let events = {
+            let mut pending = self.audit.pending()?;
+            pending.oldest = None;
+            let events = std::mem::take(&mut pending.events);
+            pending.in_flight = events.len();
+            events
+        };
+        if events.is_empty() {
+            return Ok(());
+        }
+        let result = self.commit_events(&events);
+        let mut pending = self.audit.pending()?;
+        pending.in_flight = 0;
+        if result.is_err() {
+            // Put them back in front of anything queued meanwhile, so order is kept.
+            let oldest = events.first().map(|event| event.time);
+            let later = std::mem::replace(&mut pending.events, events);
+            pending.events.extend(later);
+            pending.oldest = oldest.or(pending.oldest);
+        }
+        result
+    }
+
+    pub(crate) fn commit_events(&self, events: &[keyvault_core::AuditEvent]) -> Result<()> {
+        let unlocked = self.unlocked()?;
+        for _ in 0..MAX_ATTEMPTS {
+            match self.commit_with_audit(&unlocked, Batch::new(), events.to_vec()) {
+                Err(err) if err.is_retryable() => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(StoreError::Busy)
+    }
+}
+
+impl<B: Backend> Vault<B> {
+    /// Commit every buffered usage event now.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] if the vault is locked with events still buffered; storage
+    /// errors (the events stay buffered for the next attempt).
+    pub fn flush_audit(&self) -> Result<()> {
+        self.state.commit_pending()
     }
 }
 
@@ -78,86 +292,10 @@ pub struct AuditReport {
 }
 
 impl<B: Backend> Vault<B> {
-    /// Queue a usage event; commit it now or with others, as [`AuditCommit`] says.
-    pub(crate) fn audit_usage(&self, event: keyvault_core::AuditEvent) -> Result<()> {
-        let now = self.now();
-        let due = {
-            let mut pending = self
-                .audit
-                .pending
-                .lock()
-                .map_err(|_| StoreError::Poisoned)?;
-            pending.oldest.get_or_insert(now);
-            pending.events.push(event);
-            match self.audit.mode {
-                AuditCommit::Synchronous => true,
-                AuditCommit::Grouped {
-                    max_events,
-                    max_delay,
-                } => {
-                    pending.events.len() >= max_events
-                        || pending
-                            .oldest
-                            .is_some_and(|oldest| now.saturating_since(oldest) >= max_delay)
-                }
-            }
-        };
-        if due { self.flush_audit() } else { Ok(()) }
-    }
-
-    /// Commit every buffered usage event now.
-    ///
-    /// # Errors
-    /// [`StoreError::Locked`] if the vault is locked with events still buffered; storage
-    /// errors (the events stay buffered for the next attempt).
-    pub fn flush_audit(&self) -> Result<()> {
-        let _turn = self
-            .audit
-            .flushing
-            .lock()
-            .map_err(|_| StoreError::Poisoned)?;
-        let events = {
-            let mut pending = self
-                .audit
-                .pending
-                .lock()
-                .map_err(|_| StoreError::Poisoned)?;
-            pending.oldest = None;
-            std::mem::take(&mut pending.events)
-        };
-        if events.is_empty() {
-            return Ok(());
-        }
-        let result = self.commit_events(&events);
-        if result.is_err() {
-            // Put them back in front of anything queued meanwhile, so order is kept.
-            let mut pending = self
-                .audit
-                .pending
-                .lock()
-                .map_err(|_| StoreError::Poisoned)?;
-            let later = std::mem::replace(&mut pending.events, events);
-            pending.events.extend(later);
-            pending.oldest.get_or_insert(self.now());
-        }
-        result
-    }
-
-    fn commit_events(&self, events: &[keyvault_core::AuditEvent]) -> Result<()> {
-        let unlocked = self.unlocked()?;
-        for _ in 0..MAX_ATTEMPTS {
-            match self.commit_with_audit(&unlocked, Batch::new(), events.to_vec()) {
-                Err(err) if err.is_retryable() => continue,
-                other => return other.map(|_| ()),
-            }
-        }
-        Err(StoreError::Busy)
-    }
-
     /// Record a failed or refused management request in the log (committed now).
     pub(crate) fn audit_now(&self, event: keyvault_core::AuditEvent) -> Result<()> {
         self.flush_audit()?;
-        self.commit_events(std::slice::from_ref(&event))
+        self.state.commit_events(std::slice::from_ref(&event))
     }
 
     /// See [`crate::dangerous::DangerousVault::audit_refusal`].
@@ -167,7 +305,9 @@ impl<B: Backend> Vault<B> {
         name: Option<&keyvault_core::KeyName>,
         kind: keyvault_core::ErrorKind,
     ) -> Result<()> {
-        let mut event = self.event(self.now(), operation, Outcome::Error { kind });
+        let mut event = self
+            .state
+            .event(self.state.now(), operation, Outcome::Error { kind });
         if let Some(name) = name {
             event = event.with_key_name(name.clone());
         }
@@ -192,10 +332,10 @@ impl<B: Backend> Vault<B> {
     /// the records are separate reads: a commit between them would look like tampering).
     fn read_chain_consistently(&self) -> Result<(keyvault_core::ChainHead, Vec<AuditRecord>)> {
         for _ in 0..MAX_ATTEMPTS {
-            let before = self.backend.sequence()?;
-            let (meta, _) = self.read_meta()?;
+            let before = self.state.backend.sequence()?;
+            let (meta, _) = self.state.read_meta()?;
             let records = self.read_audit_records()?;
-            if self.backend.sequence()? == before {
+            if self.state.backend.sequence()? == before {
                 return Ok((meta.audit_head, records));
             }
         }
@@ -206,13 +346,14 @@ impl<B: Backend> Vault<B> {
     /// The audit record numbered `seq`, if the log has it: only the segment that holds it is
     /// opened (segments are keyed by the number of their first record).
     pub(crate) fn audit_record(&self, seq: u64) -> Result<Option<AuditRecord>> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         let first_of = |key: &[u8]| {
             key.get(1..9)
                 .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
                 .map(u64::from_be_bytes)
         };
         let holder = self
+            .state
             .backend
             .scan_prefix(&[Table::Audit.prefix()])?
             .into_iter()
@@ -230,9 +371,9 @@ impl<B: Backend> Vault<B> {
     }
 
     pub(crate) fn read_audit_records(&self) -> Result<Vec<AuditRecord>> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         let mut records = Vec::new();
-        for stored in self.backend.scan_prefix(&[Table::Audit.prefix()])? {
+        for stored in self.state.backend.scan_prefix(&[Table::Audit.prefix()])? {
             let bytes = unlocked
                 .barrier
                 .open_bytes(Table::Audit, &stored.key, &stored.value)?;
@@ -267,13 +408,16 @@ impl<B: Backend> Vault<B> {
 
     fn verify_audit_inner(&self, anchor: Option<&ChainHead>) -> Result<AuditReport> {
         self.flush_audit()?;
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         let (head, records) = self.read_chain_consistently()?;
         let verdict = verify_log(&unlocked.barrier.audit_mac, &records, &head)
             .map_err(StoreError::from)
             .and_then(|()| anchor.map_or(Ok(()), |anchor| check_anchor(anchor, &records)));
         let outcome = super::outcome_of_result(&verdict);
-        self.audit_now(self.event(self.now(), AuditOperation::VerifyAudit, outcome))?;
+        self.audit_now(
+            self.state
+                .event(self.state.now(), AuditOperation::VerifyAudit, outcome),
+        )?;
         verdict?;
         Ok(AuditReport {
             records: head.count,
@@ -299,5 +443,81 @@ fn check_anchor(anchor: &ChainHead, records: &[AuditRecord]) -> Result<()> {
         Ok(())
     } else {
         Err(rollback())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(waiting: usize, in_flight: usize, oldest_ms: u64, writer: bool) -> Pending {
+        let event = keyvault_core::AuditEvent::new(
+            Timestamp::from_unix_millis(oldest_ms),
+            AuditOperation::Encrypt,
+            Outcome::Ok,
+            "test".to_owned(),
+        );
+        Pending {
+            events: vec![event; waiting],
+            oldest: (waiting > 0).then(|| Timestamp::from_unix_millis(oldest_ms)),
+            in_flight,
+            writer,
+            stop: false,
+        }
+    }
+
+    #[test]
+    fn the_grouping_rule_bounds_what_waits() {
+        let grouped = AuditCommit::Grouped {
+            max_events: 8,
+            max_delay: Duration::from_millis(100),
+        };
+        let at = |ms| Timestamp::from_unix_millis(ms);
+        // Synchronous: always now.
+        let one = pending(1, 0, 0, false);
+        assert_eq!(
+            next_step(AuditCommit::Synchronous, &one, at(0)),
+            Next::Commit
+        );
+        // The writer is woken by a group's first event and at half of max_events.
+        assert_eq!(next_step(grouped, &one, at(0)), Next::Return);
+        assert_eq!(
+            next_step(grouped, &pending(1, 0, 0, true), at(0)),
+            Next::Wake
+        );
+        assert_eq!(
+            next_step(grouped, &pending(2, 0, 0, true), at(0)),
+            Next::Return
+        );
+        assert_eq!(
+            next_step(grouped, &pending(4, 0, 0, true), at(0)),
+            Next::Wake
+        );
+        assert_eq!(
+            next_step(grouped, &pending(5, 2, 0, true), at(0)),
+            Next::Return
+        );
+        // Waiting and in flight together reach max_events: the operation commits.
+        assert_eq!(
+            next_step(grouped, &pending(4, 4, 0, true), at(0)),
+            Next::Commit
+        );
+        assert_eq!(
+            next_step(grouped, &pending(8, 0, 0, false), at(0)),
+            Next::Commit
+        );
+        assert_eq!(
+            next_step(grouped, &pending(7, 0, 0, false), at(0)),
+            Next::Return
+        );
+        // So does an oldest event that has waited max_delay.
+        assert_eq!(
+            next_step(grouped, &pending(1, 0, 0, true), at(99)),
+            Next::Wake
+        );
+        assert_eq!(
+            next_step(grouped, &pending(1, 0, 0, true), at(100)),
+            Next::Commit
+        );
     }
 }

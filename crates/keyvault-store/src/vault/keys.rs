@@ -86,9 +86,9 @@ impl<B: Backend> Vault<B> {
     /// [`StoreError::NameTaken`] if the name is in use; invalid labels or description; storage
     /// errors.
     pub fn create_key(&self, spec: NewKey) -> Result<KeyMetadata> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
-        let now = self.now();
+        let now = self.state.now();
         let id = KeyId::generate()?;
         let mut metadata = if spec.pending {
             KeyMetadata::new_pending(id, spec.name.clone(), spec.algorithm, now)
@@ -134,17 +134,21 @@ impl<B: Backend> Vault<B> {
                 Expect::Absent,
             );
         let event = self
+            .state
             .event(now, AuditOperation::CreateKey, Outcome::Ok)
             .for_key(id, Some(KeyVersion::FIRST))
             .with_key_name(spec.name.clone())
             .with_detail("algorithm", spec.algorithm.name());
         for _ in 0..MAX_ATTEMPTS {
-            if self.backend.get(&name_key)?.is_some() {
+            if self.state.backend.get(&name_key)?.is_some() {
                 let err = StoreError::NameTaken(spec.name.to_string());
                 self.audit_failure(AuditOperation::CreateKey, None, Some(&spec.name), &err)?;
                 return Err(err);
             }
-            match self.commit_with_audit(&unlocked, batch.clone(), vec![event.clone()]) {
+            match self
+                .state
+                .commit_with_audit(&unlocked, batch.clone(), vec![event.clone()])
+            {
                 Err(err) if err.is_retryable() => continue,
                 other => return other.map(|_| metadata),
             }
@@ -173,9 +177,9 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// [`StoreError::Tampered`] if a record fails to open; storage errors.
     pub fn list_keys(&self, filter: &KeyFilter) -> Result<Vec<KeyMetadata>> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         let mut keys = Vec::new();
-        for stored in self.backend.scan_prefix(&[Table::Keys.prefix()])? {
+        for stored in self.state.backend.scan_prefix(&[Table::Keys.prefix()])? {
             let record: KeyRecord =
                 unlocked
                     .barrier
@@ -347,7 +351,7 @@ impl<B: Backend> Vault<B> {
     /// [`StoreError::NameTaken`] if `new_name` is in use; [`StoreError::KeyNotFound`]; storage
     /// errors.
     pub fn rename_key(&self, name: &KeyName, new_name: &KeyName) -> Result<KeyMetadata> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
         let old_index = unlocked
             .barrier
@@ -356,15 +360,16 @@ impl<B: Backend> Vault<B> {
             .barrier
             .storage_key(Table::Names, new_name.as_str().as_bytes());
         for _ in 0..MAX_ATTEMPTS {
-            let now = self.now();
+            let now = self.state.now();
             let (mut record, revision) = self.read_record_by_name(&unlocked, name)?;
             let id = record.metadata.id();
-            if self.backend.get(&new_index)?.is_some() {
+            if self.state.backend.get(&new_index)?.is_some() {
                 let err = StoreError::NameTaken(new_name.to_string());
                 self.audit_failure(AuditOperation::UpdateMetadata, Some(id), Some(name), &err)?;
                 return Err(err);
             }
             let index_revision = self
+                .state
                 .backend
                 .get(&old_index)?
                 .map_or(Expect::Absent, |stored| Expect::Revision(stored.revision));
@@ -387,11 +392,12 @@ impl<B: Backend> Vault<B> {
                     Expect::Absent,
                 );
             let event = self
+                .state
                 .event(now, AuditOperation::UpdateMetadata, Outcome::Ok)
                 .for_key(id, None)
                 .with_key_name(new_name.clone())
                 .with_detail("renamed_from", name.as_str());
-            match self.commit_with_audit(&unlocked, batch, vec![event]) {
+            match self.state.commit_with_audit(&unlocked, batch, vec![event]) {
                 Ok(_) => return Ok(record.metadata),
                 Err(err) if err.is_retryable() => continue,
                 Err(err) => return Err(err),
@@ -422,10 +428,10 @@ impl<B: Backend> Vault<B> {
         operation: AuditOperation,
         change: impl Fn(&mut KeyRecord, Timestamp) -> Result<Option<Vec<(&'static str, String)>>>,
     ) -> Result<KeyMetadata> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
         for _ in 0..MAX_ATTEMPTS {
-            let now = self.now();
+            let now = self.state.now();
             let (mut record, revision) = match self.read_record_by_name(&unlocked, name) {
                 Ok(found) => found,
                 Err(err) => {
@@ -439,6 +445,7 @@ impl<B: Backend> Vault<B> {
                 Ok(None) => return Ok(record.metadata),
                 Err(err) => {
                     let event = self
+                        .state
                         .event(now, operation, outcome_of(&err))
                         .for_key(id, version)
                         .with_key_name(name.clone());
@@ -452,6 +459,7 @@ impl<B: Backend> Vault<B> {
                 .barrier
                 .seal(&key, &record, record.encoded_size_hint())?;
             let mut event = self
+                .state
                 .event(now, operation, Outcome::Ok)
                 .for_key(id, version.or(record.metadata.encryption_version()))
                 .with_key_name(name.clone());
@@ -459,7 +467,7 @@ impl<B: Backend> Vault<B> {
                 event = event.with_detail(detail, value);
             }
             let batch = Batch::new().put(key, sealed, Expect::Revision(revision));
-            match self.commit_with_audit(&unlocked, batch, vec![event]) {
+            match self.state.commit_with_audit(&unlocked, batch, vec![event]) {
                 Ok(_) => {
                     if !record.metadata.state().has_material()
                         || operation == AuditOperation::DestroyVersion
@@ -486,7 +494,9 @@ impl<B: Backend> Vault<B> {
         name: Option<&KeyName>,
         err: &StoreError,
     ) -> Result<()> {
-        let mut event = self.event(self.now(), operation, outcome_of(err));
+        let mut event = self
+            .state
+            .event(self.state.now(), operation, outcome_of(err));
         if let Some(id) = id {
             event = event.for_key(id, None);
         }
@@ -499,6 +509,6 @@ impl<B: Backend> Vault<B> {
     fn backend_checkpoint(&self) {
         // Best effort here: the change is committed whatever this says. Callers that must know
         // ask `Vault::scrub`, as the CLI does after destroying material.
-        let _ = self.backend.compact();
+        let _ = self.state.backend.compact();
     }
 }

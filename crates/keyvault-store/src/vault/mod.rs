@@ -45,15 +45,19 @@ pub enum AuditCommit {
     /// Every usage event commits before the operation returns: nothing is lost in a crash, at
     /// the cost of one durable write per operation.
     Synchronous,
-    /// Usage events are buffered and committed together once `max_events` are waiting, when
-    /// the oldest is older than `max_delay` at the next operation, before any management
-    /// change, on [`Vault::flush_audit`], [`Vault::lock`] and when the vault is dropped. A crash
-    /// loses at most the buffered events (never a key or a usage-counter reservation).
+    /// Usage events wait in memory and are committed in groups (one transaction each) by a
+    /// background writer thread, so an operation only queues its event. The writer starts a
+    /// commit once half of `max_events` wait, or once the waiting events have waited about
+    /// `max_delay`. An operation commits the waiting events itself, before it returns, if
+    /// `max_events` would otherwise be uncommitted or the oldest has waited `max_delay` by the
+    /// vault's clock; so do every management change, [`Vault::flush_audit`], [`Vault::lock`]
+    /// and dropping the vault. A crash loses at most the uncommitted events, never more than
+    /// `max_events` of them (never a key or a usage-counter reservation).
     Grouped {
-        /// Most events buffered before a commit.
+        /// Most events ever uncommitted; the writer commits at half of it.
         max_events: usize,
-        /// Oldest buffered event's age (by the vault's clock) that forces a commit at the next
-        /// operation.
+        /// How long an event may wait: the writer commits after about this long, and an
+        /// operation that finds an event this old (by the vault's clock) commits first.
         max_delay: Duration,
     },
 }
@@ -144,6 +148,13 @@ static_assertions::assert_not_impl_any!(Cache: std::fmt::Debug, Copy);
 
 /// A key vault on backend `B`.
 pub struct Vault<B: Backend> {
+    state: Arc<State<B>>,
+    /// Commits grouped usage events in the background; `None` when every event commits at once.
+    writer: Option<audit::Writer<B>>,
+}
+
+/// Everything a vault holds, shared between its handle and its background audit writer.
+pub(crate) struct State<B: Backend> {
     backend: B,
     options: VaultOptions,
     unlocked: RwLock<Option<Arc<Unlocked>>>,
@@ -160,8 +171,8 @@ pub type MemoryVault = Vault<MemoryBackend>;
 impl<B: Backend> std::fmt::Debug for Vault<B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Vault")
-            .field("actor", &self.options.actor)
-            .field("audit_commit", &self.options.audit_commit)
+            .field("actor", &self.state.options.actor)
+            .field("audit_commit", &self.state.options.audit_commit)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +224,7 @@ impl FileVault {
             let vault = build(backend, options.clone())?;
             vault.flush_audit()?;
             // Dropping the vault closes its connections, folding the log into the file.
-            vault.unlocked()
+            vault.state.unlocked()
         });
         let published = built.and_then(|unlocked| {
             new_file
@@ -268,7 +279,7 @@ impl FileVault {
     /// # Errors
     /// I/O errors reading the file's metadata.
     pub fn insecure_permissions(&self) -> Result<Option<u32>> {
-        self.backend.insecure_permissions()
+        self.state.backend.insecure_permissions()
     }
 }
 
@@ -298,7 +309,7 @@ impl<B: Backend> Vault<B> {
         let header = Header::create(&master, password, &options.argon2, now)?;
         let barrier = Barrier::new(&master, header.vault_id)?;
         let vault = Vault::assemble(backend, options, Arc::new(Unlocked { master, barrier }));
-        let unlocked = vault.unlocked()?;
+        let unlocked = vault.state.unlocked()?;
         let genesis = VaultMeta {
             audit_head: keyvault_core::ChainHead::GENESIS,
             records: RecordHead::default(),
@@ -309,11 +320,21 @@ impl<B: Backend> Vault<B> {
             header.to_bytes()?,
             Expect::Absent,
         );
-        head::commit_with_head(&vault.backend, &unlocked.barrier, batch, genesis, None)?;
+        head::commit_with_head(
+            &vault.state.backend,
+            &unlocked.barrier,
+            batch,
+            genesis,
+            None,
+        )?;
         // A vault is complete without this event, so a crash before it commits leaves a
         // valid vault with an empty log.
-        let event = vault.event(now, AuditOperation::InitVault, Outcome::Ok);
-        vault.commit_with_audit(&unlocked, Batch::new(), vec![event])?;
+        let event = vault
+            .state
+            .event(now, AuditOperation::InitVault, Outcome::Ok);
+        vault
+            .state
+            .commit_with_audit(&unlocked, Batch::new(), vec![event])?;
         Ok(vault)
     }
 
@@ -340,26 +361,30 @@ impl<B: Backend> Vault<B> {
     pub fn open_with(backend: B, how: &Unlock<'_>, options: VaultOptions) -> Result<Self> {
         let unlocked = unlock_checked(&backend, how)?;
         let vault = Vault::assemble(backend, options, Arc::new(unlocked));
-        let now = vault.now();
-        vault.audit_usage(vault.event(now, AuditOperation::Unlock, Outcome::Ok))?;
+        let now = vault.state.now();
+        vault
+            .state
+            .audit_usage(vault.state.event(now, AuditOperation::Unlock, Outcome::Ok))?;
         Ok(vault)
     }
 
     fn assemble(backend: B, options: VaultOptions, unlocked: Arc<Unlocked>) -> Self {
-        Vault {
+        let state = Arc::new(State {
             backend,
             audit: audit::AuditBuffer::new(options.audit_commit),
             options,
             unlocked: RwLock::new(Some(unlocked)),
             cache: RwLock::new(Cache::default()),
             counters: Counters::default(),
-        }
+        });
+        let writer = audit::Writer::start(&state);
+        Vault { state, writer }
     }
 
     /// The backend this vault stores into; callers reach it through
     /// [`DangerousVault::backend`](crate::dangerous::DangerousVault::backend).
     pub(crate) fn backend(&self) -> &B {
-        &self.backend
+        &self.state.backend
     }
 
     /// The operations that move key material in the clear (export, import, snapshot) or reach
@@ -372,7 +397,7 @@ impl<B: Backend> Vault<B> {
 
     /// The options this vault was opened with.
     pub fn options(&self) -> &VaultOptions {
-        &self.options
+        &self.state.options
     }
 
     /// Commit buffered audit events, then wipe the master key and every cached key from
@@ -382,13 +407,13 @@ impl<B: Backend> Vault<B> {
     /// Storage errors from the final audit commit (the keys are wiped regardless).
     pub fn lock(&self) -> Result<()> {
         let flushed = self.flush_audit();
-        if let Ok(mut unlocked) = self.unlocked.write() {
+        if let Ok(mut unlocked) = self.state.unlocked.write() {
             *unlocked = None;
         }
-        if let Ok(mut cache) = self.cache.write() {
+        if let Ok(mut cache) = self.state.cache.write() {
             *cache = Cache::default();
         }
-        self.counters.clear();
+        self.state.counters.clear();
         flushed
     }
 
@@ -405,15 +430,21 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// As [`Vault::open_with`].
     pub fn unlock_with(&self, how: &Unlock<'_>) -> Result<()> {
-        let unlocked = unlock_checked(&self.backend, how)?;
-        *self.unlocked.write().map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
-        let now = self.now();
-        self.audit_usage(self.event(now, AuditOperation::Unlock, Outcome::Ok))
+        let unlocked = unlock_checked(&self.state.backend, how)?;
+        *self
+            .state
+            .unlocked
+            .write()
+            .map_err(|_| StoreError::Poisoned)? = Some(Arc::new(unlocked));
+        let now = self.state.now();
+        self.state
+            .audit_usage(self.state.event(now, AuditOperation::Unlock, Outcome::Ok))
     }
 
     /// Whether the vault is unlocked.
     pub fn is_unlocked(&self) -> bool {
-        self.unlocked
+        self.state
+            .unlocked
             .read()
             .is_ok_and(|unlocked| unlocked.is_some())
     }
@@ -426,27 +457,32 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// [`StoreError::Locked`]; weak parameters; storage errors.
     pub fn change_password(&self, new_password: &[u8]) -> Result<Scrub> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
         for _ in 0..MAX_ATTEMPTS {
             let record = self
+                .state
                 .backend
                 .get(&singleton_key(Table::Header))?
                 .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
-            let header = Header::parse(&record.value, &self.backend.describe())?;
+            let header = Header::parse(&record.value, &self.state.backend.describe())?;
             let updated = header.change_password(
                 &unlocked.master,
                 &unlocked.barrier,
                 new_password,
-                &self.options.argon2,
+                &self.state.options.argon2,
             )?;
             let batch = Batch::new().put(
                 singleton_key(Table::Header),
                 updated.to_bytes()?,
                 Expect::Revision(record.revision),
             );
-            let event = self.event(self.now(), AuditOperation::ChangePassword, Outcome::Ok);
-            match self.commit_with_audit(&unlocked, batch, vec![event]) {
+            let event = self.state.event(
+                self.state.now(),
+                AuditOperation::ChangePassword,
+                Outcome::Ok,
+            );
+            match self.state.commit_with_audit(&unlocked, batch, vec![event]) {
                 Err(err) if err.is_retryable() => continue,
                 other => return other.and_then(|_| self.scrub()),
             }
@@ -463,9 +499,126 @@ impl<B: Backend> Vault<B> {
     /// # Errors
     /// Storage errors.
     pub fn scrub(&self) -> Result<Scrub> {
-        self.backend.compact()
+        self.state.backend.compact()
     }
 
+    /// Drop cached keys if anyone (another thread or process) has committed since they were
+    /// read, so a key revoked elsewhere is never used here. Returns the sequence checked.
+    fn refresh_cache(&self) -> Result<u64> {
+        let sequence = self.state.backend.sequence()?;
+        let stale = self
+            .state
+            .cache
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .sequence
+            != sequence;
+        if stale {
+            let mut cache = self.state.cache.write().map_err(|_| StoreError::Poisoned)?;
+            if cache.sequence != sequence {
+                *cache = Cache::default();
+                cache.sequence = sequence;
+            }
+        }
+        Ok(sequence)
+    }
+
+    /// The key named `name`, from the cache or the store.
+    pub(crate) fn key_by_name(&self, name: &KeyName) -> Result<Arc<LoadedKey>> {
+        let sequence = self.refresh_cache()?;
+        let cached = {
+            let cache = self.state.cache.read().map_err(|_| StoreError::Poisoned)?;
+            cache
+                .by_name
+                .get(name)
+                .and_then(|id| cache.by_id.get(id))
+                .cloned()
+        };
+        if let Some(key) = cached {
+            return Ok(key);
+        }
+        let unlocked = self.state.unlocked()?;
+        let (record, _) = self.read_record_by_name(&unlocked, name)?;
+        self.cache_insert(record, sequence)
+    }
+
+    /// The key with id `id`, from the cache or the store.
+    pub(crate) fn key_by_id(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
+        let sequence = self.refresh_cache()?;
+        if let Some(key) = self
+            .state
+            .cache
+            .read()
+            .map_err(|_| StoreError::Poisoned)?
+            .by_id
+            .get(&id)
+        {
+            return Ok(Arc::clone(key));
+        }
+        let unlocked = self.state.unlocked()?;
+        let (record, _) = self.read_record_by_id(&unlocked, id)?;
+        self.cache_insert(record, sequence)
+    }
+
+    /// Cache a record read after the cache was checked at `sequence`, unless the cache has
+    /// moved on since: a record read before someone else's commit must never be cached as if it
+    /// were read after it.
+    fn cache_insert(&self, record: KeyRecord, sequence: u64) -> Result<Arc<LoadedKey>> {
+        let loaded = Arc::new(load_key(record)?);
+        let mut cache = self.state.cache.write().map_err(|_| StoreError::Poisoned)?;
+        if cache.sequence == sequence {
+            let id = loaded.record.metadata.id();
+            cache
+                .by_name
+                .insert(loaded.record.metadata.name().clone(), id);
+            cache.by_id.insert(id, Arc::clone(&loaded));
+        }
+        Ok(loaded)
+    }
+
+    pub(crate) fn read_record_by_name(
+        &self,
+        unlocked: &Unlocked,
+        name: &KeyName,
+    ) -> Result<(KeyRecord, u64)> {
+        let name_key = unlocked
+            .barrier
+            .storage_key(Table::Names, name.as_str().as_bytes());
+        let entry = self
+            .state
+            .backend
+            .get(&name_key)?
+            .ok_or_else(|| StoreError::KeyNotFound(name.to_string()))?;
+        let entry: NameEntry = unlocked
+            .barrier
+            .open(Table::Names, &name_key, &entry.value)?;
+        let (record, revision) = self.read_record_by_id(unlocked, entry.key_id)?;
+        if record.metadata.name() != name {
+            return Err(StoreError::tampered("the name index"));
+        }
+        Ok((record, revision))
+    }
+
+    pub(crate) fn read_record_by_id(
+        &self,
+        unlocked: &Unlocked,
+        id: KeyId,
+    ) -> Result<(KeyRecord, u64)> {
+        let key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
+        let stored = self
+            .state
+            .backend
+            .get(&key)?
+            .ok_or_else(|| StoreError::KeyNotFound(id.to_string()))?;
+        let record: KeyRecord = unlocked.barrier.open(Table::Keys, &key, &stored.value)?;
+        if record.metadata.id() != id {
+            return Err(StoreError::tampered("a key record"));
+        }
+        Ok((record, stored.revision))
+    }
+}
+
+impl<B: Backend> State<B> {
     pub(crate) fn now(&self) -> Timestamp {
         self.options.clock.now()
     }
@@ -542,121 +695,13 @@ impl<B: Backend> Vault<B> {
             }
         }
     }
-
-    /// Drop cached keys if anyone (another thread or process) has committed since they were
-    /// read, so a key revoked elsewhere is never used here. Returns the sequence checked.
-    fn refresh_cache(&self) -> Result<u64> {
-        let sequence = self.backend.sequence()?;
-        let stale = self
-            .cache
-            .read()
-            .map_err(|_| StoreError::Poisoned)?
-            .sequence
-            != sequence;
-        if stale {
-            let mut cache = self.cache.write().map_err(|_| StoreError::Poisoned)?;
-            if cache.sequence != sequence {
-                *cache = Cache::default();
-                cache.sequence = sequence;
-            }
-        }
-        Ok(sequence)
-    }
-
-    /// The key named `name`, from the cache or the store.
-    pub(crate) fn key_by_name(&self, name: &KeyName) -> Result<Arc<LoadedKey>> {
-        let sequence = self.refresh_cache()?;
-        let cached = {
-            let cache = self.cache.read().map_err(|_| StoreError::Poisoned)?;
-            cache
-                .by_name
-                .get(name)
-                .and_then(|id| cache.by_id.get(id))
-                .cloned()
-        };
-        if let Some(key) = cached {
-            return Ok(key);
-        }
-        let unlocked = self.unlocked()?;
-        let (record, _) = self.read_record_by_name(&unlocked, name)?;
-        self.cache_insert(record, sequence)
-    }
-
-    /// The key with id `id`, from the cache or the store.
-    pub(crate) fn key_by_id(&self, id: KeyId) -> Result<Arc<LoadedKey>> {
-        let sequence = self.refresh_cache()?;
-        if let Some(key) = self
-            .cache
-            .read()
-            .map_err(|_| StoreError::Poisoned)?
-            .by_id
-            .get(&id)
-        {
-            return Ok(Arc::clone(key));
-        }
-        let unlocked = self.unlocked()?;
-        let (record, _) = self.read_record_by_id(&unlocked, id)?;
-        self.cache_insert(record, sequence)
-    }
-
-    /// Cache a record read after the cache was checked at `sequence`, unless the cache has
-    /// moved on since: a record read before someone else's commit must never be cached as if it
-    /// were read after it.
-    fn cache_insert(&self, record: KeyRecord, sequence: u64) -> Result<Arc<LoadedKey>> {
-        let loaded = Arc::new(load_key(record)?);
-        let mut cache = self.cache.write().map_err(|_| StoreError::Poisoned)?;
-        if cache.sequence == sequence {
-            let id = loaded.record.metadata.id();
-            cache
-                .by_name
-                .insert(loaded.record.metadata.name().clone(), id);
-            cache.by_id.insert(id, Arc::clone(&loaded));
-        }
-        Ok(loaded)
-    }
-
-    pub(crate) fn read_record_by_name(
-        &self,
-        unlocked: &Unlocked,
-        name: &KeyName,
-    ) -> Result<(KeyRecord, u64)> {
-        let name_key = unlocked
-            .barrier
-            .storage_key(Table::Names, name.as_str().as_bytes());
-        let entry = self
-            .backend
-            .get(&name_key)?
-            .ok_or_else(|| StoreError::KeyNotFound(name.to_string()))?;
-        let entry: NameEntry = unlocked
-            .barrier
-            .open(Table::Names, &name_key, &entry.value)?;
-        let (record, revision) = self.read_record_by_id(unlocked, entry.key_id)?;
-        if record.metadata.name() != name {
-            return Err(StoreError::tampered("the name index"));
-        }
-        Ok((record, revision))
-    }
-
-    pub(crate) fn read_record_by_id(
-        &self,
-        unlocked: &Unlocked,
-        id: KeyId,
-    ) -> Result<(KeyRecord, u64)> {
-        let key = unlocked.barrier.storage_key(Table::Keys, id.as_bytes());
-        let stored = self
-            .backend
-            .get(&key)?
-            .ok_or_else(|| StoreError::KeyNotFound(id.to_string()))?;
-        let record: KeyRecord = unlocked.barrier.open(Table::Keys, &key, &stored.value)?;
-        if record.metadata.id() != id {
-            return Err(StoreError::tampered("a key record"));
-        }
-        Ok((record, stored.revision))
-    }
 }
 
 impl<B: Backend> Drop for Vault<B> {
     fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.stop();
+        }
         // Best effort: an error here has nowhere to go, and the events are only usage events.
         let _ = self.flush_audit();
     }

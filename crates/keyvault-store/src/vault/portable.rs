@@ -226,8 +226,9 @@ impl<B: Backend> Vault<B> {
     ) -> Result<KeyBundle> {
         let result = self.export_inner(name, versions);
         let mut event = self
+            .state
             .event(
-                self.now(),
+                self.state.now(),
                 AuditOperation::Export,
                 super::outcome_of_result(&result),
             )
@@ -282,7 +283,7 @@ impl<B: Backend> Vault<B> {
         bundle: KeyBundle,
         on_conflict: ImportConflict,
     ) -> Result<KeyMetadata> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
         let name = bundle.metadata.name().clone();
         let result = self.import_inner(&unlocked, bundle, &on_conflict);
@@ -316,7 +317,7 @@ impl<B: Backend> Vault<B> {
                 "the bundle carries material for a version its metadata lacks",
             ));
         }
-        let now = self.now();
+        let now = self.state.now();
         if let ImportConflict::Rename(new_name) = on_conflict {
             metadata.rename(new_name.clone(), now)?;
         }
@@ -328,8 +329,8 @@ impl<B: Backend> Vault<B> {
             .barrier
             .storage_key(Table::Names, name.as_str().as_bytes());
         for _ in 0..MAX_ATTEMPTS {
-            let existing = self.backend.get(&key_key)?;
-            let name_entry = self.backend.get(&name_key)?;
+            let existing = self.state.backend.get(&key_key)?;
+            let name_entry = self.state.backend.get(&name_key)?;
             let (record, key_expect, previous) = match (&existing, on_conflict) {
                 (None, _) => (incoming.clone(), Expect::Absent, None),
                 (Some(stored), ImportConflict::Replace) => {
@@ -377,7 +378,7 @@ impl<B: Backend> Vault<B> {
                 .is_none_or(|old| old.metadata.version(version).is_none())
             {
                 batch = crate::counters::mark_exhausted(
-                    &self.backend,
+                    &self.state.backend,
                     &unlocked.barrier,
                     id,
                     version,
@@ -401,11 +402,12 @@ impl<B: Backend> Vault<B> {
                     name_expect,
                 );
             let event = self
+                .state
                 .event(now, AuditOperation::Import, Outcome::Ok)
                 .for_key(id, record.metadata.encryption_version())
                 .with_key_name(name.clone())
                 .with_detail("versions", bundle.versions.len().to_string());
-            match self.commit_with_audit(unlocked, batch, vec![event]) {
+            match self.state.commit_with_audit(unlocked, batch, vec![event]) {
                 Ok(_) => return Ok(record.metadata),
                 Err(err) if err.is_retryable() => continue,
                 Err(err) => return Err(err),
@@ -420,10 +422,10 @@ impl<B: Backend> Vault<B> {
         base: Option<SnapshotBase>,
         include_audit: bool,
     ) -> Result<VaultSnapshot> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         let checked = base.map_or(Ok(()), |base| self.check_base(base));
-        let mut event = self.event(
-            self.now(),
+        let mut event = self.state.event(
+            self.state.now(),
             AuditOperation::Backup,
             super::outcome_of_result(&checked),
         );
@@ -433,9 +435,9 @@ impl<B: Backend> Vault<B> {
         self.audit_now(event)?;
         checked?;
         for _ in 0..MAX_ATTEMPTS {
-            let before = self.backend.sequence()?;
+            let before = self.state.backend.sequence()?;
             let snapshot = self.read_snapshot(&unlocked, base, include_audit, before)?;
-            if self.backend.sequence()? == before {
+            if self.state.backend.sequence()? == before {
                 return Ok(snapshot);
             }
         }
@@ -449,7 +451,7 @@ impl<B: Backend> Vault<B> {
     fn check_base(&self, base: SnapshotBase) -> Result<()> {
         // After a restore, the old and the new history number their commits alike: only the
         // lineage tells a base of this history from one of another.
-        let (meta, _) = self.read_meta()?;
+        let (meta, _) = self.state.read_meta()?;
         if base.lineage != meta.lineage {
             return Err(broken_chain(
                 "the base was taken from another history of this vault (a restore came between \
@@ -465,7 +467,7 @@ impl<B: Backend> Vault<B> {
                 .audit_record(last)?
                 .is_some_and(|record| record.mac == base.audit_head.last_mac),
         };
-        if base.sequence > self.backend.sequence()? || !in_log {
+        if base.sequence > self.state.backend.sequence()? || !in_log {
             return Err(broken_chain(
                 "the base is not part of this vault's history: the vault was put back to an \
                  older copy since, so an incremental snapshot against it would miss changes; take \
@@ -484,12 +486,13 @@ impl<B: Backend> Vault<B> {
     ) -> Result<VaultSnapshot> {
         let since = base.map_or(0, |b| b.sequence);
         let header_record = self
+            .state
             .backend
             .get(&singleton_key(Table::Header))?
             .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
-        let header = Header::parse(&header_record.value, &self.backend.describe())?;
+        let header = Header::parse(&header_record.value, &self.state.backend.describe())?;
         let mut keys = Vec::new();
-        for stored in self.backend.scan_prefix(&[Table::Keys.prefix()])? {
+        for stored in self.state.backend.scan_prefix(&[Table::Keys.prefix()])? {
             if stored.revision <= since {
                 continue;
             }
@@ -507,7 +510,11 @@ impl<B: Backend> Vault<B> {
             });
         }
         let mut counters = Vec::new();
-        for stored in self.backend.scan_prefix(&[Table::Counters.prefix()])? {
+        for stored in self
+            .state
+            .backend
+            .scan_prefix(&[Table::Counters.prefix()])?
+        {
             if stored.revision <= since {
                 continue;
             }
@@ -525,7 +532,7 @@ impl<B: Backend> Vault<B> {
                 version_uses: record.version_uses,
             });
         }
-        let (meta, _) = self.read_meta()?;
+        let (meta, _) = self.state.read_meta()?;
         let audit = if include_audit {
             let from = base.map_or(0, |b| b.audit_head.count);
             Some(
@@ -620,7 +627,8 @@ impl<B: Backend> Vault<B> {
         crate::head::commit_with_head(&backend, &unlocked.barrier, batch, meta, None)?;
         let vault = Vault::assemble(backend, options, std::sync::Arc::new(unlocked));
         let event = vault
-            .event(vault.now(), AuditOperation::Restore, Outcome::Ok)
+            .state
+            .event(vault.state.now(), AuditOperation::Restore, Outcome::Ok)
             .with_detail("snapshots", snapshots.len().to_string());
         vault.audit_now(event)?;
         Ok(vault)

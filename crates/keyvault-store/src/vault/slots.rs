@@ -118,11 +118,12 @@ impl<B: Backend> Vault<B> {
 
     fn read_header(&self) -> Result<(Header, u64)> {
         let record = self
+            .state
             .backend
             .get(&singleton_key(Table::Header))?
             .ok_or_else(|| StoreError::tampered("vault header (missing)"))?;
         Ok((
-            Header::parse(&record.value, &self.backend.describe())?,
+            Header::parse(&record.value, &self.state.backend.describe())?,
             record.revision,
         ))
     }
@@ -135,11 +136,12 @@ impl<B: Backend> Vault<B> {
         kind: &str,
         mut change: impl FnMut(&Header, &Unlocked) -> Result<(Header, u32)>,
     ) -> Result<u32> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         self.flush_audit()?;
         let event = |outcome: Outcome, id: Option<u32>| -> AuditEvent {
             let event = self
-                .event(self.now(), operation, outcome)
+                .state
+                .event(self.state.now(), operation, outcome)
                 .with_detail("slot_kind", kind);
             match id {
                 Some(id) => event.with_detail("slot", id.to_string()),
@@ -155,7 +157,11 @@ impl<B: Backend> Vault<B> {
                     updated.to_bytes()?,
                     Expect::Revision(revision),
                 );
-                match self.commit_with_audit(&unlocked, batch, vec![event(Outcome::Ok, Some(id))]) {
+                match self.state.commit_with_audit(
+                    &unlocked,
+                    batch,
+                    vec![event(Outcome::Ok, Some(id))],
+                ) {
                     Err(err) if err.is_retryable() => continue,
                     other => return other.map(|_| id),
                 }
@@ -164,7 +170,7 @@ impl<B: Backend> Vault<B> {
         })();
         if let Err(err) = &result {
             // The refusal is recorded; if even that fails, the original error is the news.
-            let _ = self.audit_usage(event(outcome_of(err), None));
+            let _ = self.state.audit_usage(event(outcome_of(err), None));
         }
         result
     }

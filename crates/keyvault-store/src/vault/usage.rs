@@ -349,21 +349,22 @@ impl<B: Backend> Vault<B> {
         requested: Option<KeyVersion>,
         count: u64,
     ) -> Result<(Arc<LoadedKey>, KeyVersion)> {
-        let unlocked = self.unlocked()?;
+        let unlocked = self.state.unlocked()?;
         for round in 0..MAX_ROUNDS_PER_USE {
             if round > 0 {
                 // Let the thread that won the last round finish before trying again.
                 std::thread::yield_now();
             }
-            let now = self.now();
+            let now = self.state.now();
             let metadata = &key.record.metadata;
             let id = metadata.id();
             if metadata.state() == KeyState::Destroyed {
                 return Err(keyvault_core::Error::KeyDestroyed { key: id }.into());
             }
-            let counters = self
-                .counters
-                .view(&self.backend, &unlocked.barrier, metadata)?;
+            let counters =
+                self.state
+                    .counters
+                    .view(&self.state.backend, &unlocked.barrier, metadata)?;
             if operation.protects_new_data()
                 && let Some(reason) = rotation_due(metadata, &counters, now)
             {
@@ -374,8 +375,8 @@ impl<B: Backend> Vault<B> {
             }
             let version = authorize(metadata, &counters, operation, requested, now)
                 .map_err(|denial| denial.for_key(id, operation, requested))?;
-            match self.counters.spend(
-                &self.backend,
+            match self.state.counters.spend(
+                &self.state.backend,
                 &unlocked.barrier,
                 metadata,
                 operation,
@@ -409,8 +410,8 @@ impl<B: Backend> Vault<B> {
             &mut keyvault_core::AuditEvent,
         ) -> Result<(T, Option<(Arc<LoadedKey>, KeyVersion)>)>,
     ) -> Result<T> {
-        let unlocked = self.unlocked()?;
-        let mut event = self.event(self.now(), operation, Outcome::Ok);
+        let unlocked = self.state.unlocked()?;
+        let mut event = self.state.event(self.state.now(), operation, Outcome::Ok);
         if let Some(name) = name {
             event = event.with_key_name(name.clone());
         }
@@ -434,7 +435,7 @@ impl<B: Backend> Vault<B> {
                 event
             }
         };
-        self.audit_usage(event)?;
+        self.state.audit_usage(event)?;
         result.map(|(value, _)| value)
     }
 }

@@ -118,6 +118,23 @@ fn child_worker() {
             println!("ACK revoke {key}");
             println!("DONE");
         }
+        "revoke-each" => {
+            let (count, rest) = rest.split_once(',').unwrap();
+            let (seed, path) = rest.split_once(',').unwrap();
+            let mut rng = Rng::new(seed.parse().unwrap());
+            let vault =
+                FileVault::open_file(path, PASSWORD, options(AuditCommit::Synchronous, "revoker"))
+                    .unwrap();
+            for index in 0..count.parse::<usize>().unwrap() {
+                std::thread::sleep(Duration::from_micros(rng.below(3000)));
+                vault
+                    .transition(&race_key(index), Transition::Revoke)
+                    .unwrap();
+                // Printed only once the revocation has committed.
+                println!("REVOKED {index}");
+            }
+            println!("DONE");
+        }
         "lower" => {
             let (key, rest) = rest.split_once(',').unwrap();
             let (max, path) = rest.split_once(',').unwrap();
@@ -495,6 +512,79 @@ fn a_change_in_another_process_is_seen_at_the_next_use() {
         "{refused:?}"
     );
     vault.verify_audit().unwrap();
+}
+
+fn race_key(index: usize) -> KeyName {
+    name(&format!("race-{index}"))
+}
+
+/// Another process revokes keys one by one, at random moments, while this one encrypts with
+/// them as fast as it can. Each revocation is reported on the child's stdout only after it
+/// committed; no encryption that starts after this process has read that report may succeed.
+#[test]
+fn a_revocation_in_another_process_races_encryption_and_always_wins() {
+    let keys = env_count("KEYVAULT_MP_RACE_KEYS", 40);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("race.kv");
+    let vault = FileVault::create(&path, PASSWORD, options(grouped(), "encrypter")).unwrap();
+    for index in 0..keys {
+        vault
+            .create_key(NewKey::new(race_key(index), KeyAlgorithm::default()))
+            .unwrap();
+    }
+    let args = [
+        keys.to_string(),
+        seed().to_string(),
+        path.display().to_string(),
+    ];
+    let mut child = spawn_child("revoke-each", &args);
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let revoked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let reports = {
+        let revoked = std::sync::Arc::clone(&revoked);
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(stdout) {
+                let line = line.unwrap();
+                if let Some(index) = line.strip_prefix("REVOKED ") {
+                    let index: usize = index.parse().unwrap();
+                    revoked.store(index + 1, std::sync::atomic::Ordering::SeqCst);
+                }
+            }
+        })
+    };
+    let mut raced = 0;
+    for index in 0..keys {
+        let key = race_key(index);
+        loop {
+            let known_revoked = revoked.load(std::sync::atomic::Ordering::SeqCst) > index;
+            match vault.encrypt(&key, b"racing", b"") {
+                Ok(_) => {
+                    assert!(
+                        !known_revoked,
+                        "{key} encrypted after its revocation in another process committed"
+                    );
+                    raced += 1;
+                }
+                Err(err) => {
+                    assert!(
+                        matches!(
+                            err,
+                            StoreError::Core(keyvault_core::Error::Denied {
+                                denial: Denial::KeyState { .. },
+                                ..
+                            })
+                        ),
+                        "{key}: {err:?}"
+                    );
+                    break;
+                }
+            }
+        }
+    }
+    reports.join().unwrap();
+    assert!(child.wait().unwrap().success());
+    vault.verify_audit().unwrap();
+    println!("{keys} revocations raced {raced} successful encryptions");
 }
 
 /// A process's own management commits must reach its own key cache: the next use sees them.

@@ -2432,36 +2432,66 @@ fn audit_commit_modes<B: TestBackend>() {
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 13);
     grouped.vault.verify_audit().unwrap();
 
-    // Grouped by count: the max_events-th waiting event commits the group.
+    // Grouped by count: the background writer commits groups while operations go on, and an
+    // operation that would leave max_events uncommitted commits them itself first.
     let counted = B::harness(AuditCommit::Grouped {
         max_events: 4,
         max_delay: Duration::from_secs(3600),
     });
     let reader = counted.open_another();
     let key = counted.key("k", KeyAlgorithm::default());
-    for _ in 0..3 {
+    for done in 1..=9 {
         counted.vault.encrypt(&key, b"x", b"").unwrap();
+        let waiting = done - committed(&reader, AuditOperation::Encrypt);
+        assert!(
+            waiting < 4,
+            "{waiting} events wait after {done} encryptions"
+        );
     }
-    assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
-    counted.vault.encrypt(&key, b"x", b"").unwrap();
-    assert_eq!(committed(&reader, AuditOperation::Encrypt), 4);
+    // The writer commits a group once half of max_events wait: at most one event is left.
+    wait_until_committed(&reader, AuditOperation::Encrypt, 8);
 
     // Grouped by age: an event older than max_delay commits at the next operation.
     let delayed = B::harness(AuditCommit::Grouped {
         max_events: 1000,
-        max_delay: Duration::from_millis(50),
+        max_delay: Duration::from_secs(3600),
     });
     let reader = delayed.open_another();
     let key = delayed.key("k", KeyAlgorithm::default());
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
     // The age is read from the vault's clock, not the wall clock: no sleeping.
-    delayed.clock.advance(Duration::from_millis(49));
+    delayed.clock.advance(Duration::from_millis(3_599_999));
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
     delayed.clock.advance(Duration::from_millis(1));
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 3);
+
+    // An idle vault's writer commits what waits after about max_delay, with no further
+    // operation.
+    let idle = B::harness(AuditCommit::Grouped {
+        max_events: 1000,
+        max_delay: Duration::from_millis(20),
+    });
+    let reader = idle.open_another();
+    let key = idle.key("k", KeyAlgorithm::default());
+    idle.vault.encrypt(&key, b"x", b"").unwrap();
+    wait_until_committed(&reader, AuditOperation::Encrypt, 1);
+}
+
+/// Wait (at most a minute, so a broken writer fails the test rather than hanging it) until at
+/// least `count` events of `operation` are committed.
+fn wait_until_committed<B: Backend>(reader: &Vault<B>, operation: AuditOperation, count: usize) {
+    let give_up = std::time::Instant::now() + Duration::from_secs(60);
+    while committed(reader, operation) < count {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "only {} of {count} events were committed",
+            committed(reader, operation)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
