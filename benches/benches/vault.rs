@@ -3,6 +3,9 @@
 //! - `encrypt` / `decrypt` of 16 B and 1 KiB through `Vault` on each backend (a key with a
 //!   `max_operations` policy, so durable counters are on, and grouped audit, the default)
 //!   beside the raw keyvault-crypto seal/open of the same algorithm;
+//! - `threads`: the aggregate rate of 1, 2, 4 and 8 threads encrypting 16 B through one file
+//!   vault (the same key, `max_operations` policy, grouped audit), reported as time per
+//!   encryption of all threads together;
 //! - `create_key` on the file backend beside one write and fsync of a small file in the same
 //!   directory;
 //! - opening a file vault of 10,000 keys beside one Argon2id derivation with the same
@@ -109,6 +112,39 @@ fn encrypt_decrypt(c: &mut Criterion) {
     group.finish();
 }
 
+/// `iters` encryptions shared out between `threads` threads; the wall time of all of them.
+fn encrypt_on_threads(vault: &FileVault, name: &KeyName, threads: u64, iters: u64) -> Duration {
+    let plaintext = [0x5Au8; 16];
+    let started = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let share = iters / threads + u64::from(thread < iters % threads);
+            scope.spawn(move || {
+                for _ in 0..share {
+                    black_box(vault.encrypt(name, black_box(&plaintext), AAD).unwrap());
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
+
+fn threads(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = FileVault::create(dir.path().join("threads.vault"), b"pw", options()).unwrap();
+    file.create_key(limited_key("bench")).unwrap();
+    let name = KeyName::new("bench").unwrap();
+    let mut group = c.benchmark_group("vault/threads");
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    for threads in [1u64, 2, 4, 8] {
+        group.bench_function(BenchmarkId::new("file-encrypt-16", threads), |b| {
+            b.iter_custom(|iters| encrypt_on_threads(&file, &name, threads, iters));
+        });
+    }
+    group.finish();
+}
+
 fn create_key(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let vault = FileVault::create(dir.path().join("create.vault"), b"pw", options()).unwrap();
@@ -185,5 +221,5 @@ fn open_and_list(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, encrypt_decrypt, create_key, open_and_list);
+criterion_group!(benches, encrypt_decrypt, threads, create_key, open_and_list);
 criterion_main!(benches);

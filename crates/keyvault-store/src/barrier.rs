@@ -6,6 +6,7 @@
 //! to open. Storage keys are the table byte followed by an HMAC of the record's identity (a key
 //! id or a key name) under the name-index subkey, so the file reveals neither names nor ids.
 
+use keyvault_core::audit::AadDigester;
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::mac::HmacSha256;
 use keyvault_crypto::{AeadKey, Algorithm, SecretKey, Zeroizing};
@@ -77,7 +78,7 @@ pub(crate) struct Barrier {
     records: AeadKey,
     index: SecretKey,
     pub(crate) audit_mac: SecretKey,
-    pub(crate) aad_digest: SecretKey,
+    pub(crate) aad_digest: AadDigester,
     pub(crate) header_mac: SecretKey,
     /// The key of the record head's terms (see `head`).
     pub(crate) record_head: SecretKey,
@@ -97,7 +98,7 @@ impl Barrier {
             )?,
             index: derive_subkey(master, "name-index", &vault_id)?,
             audit_mac: derive_subkey(master, "audit-mac", &vault_id)?,
-            aad_digest: derive_subkey(master, "aad-digest", &vault_id)?,
+            aad_digest: AadDigester::new(&derive_subkey(master, "aad-digest", &vault_id)?),
             header_mac: derive_subkey(master, "header-mac", &vault_id)?,
             record_head: derive_subkey(master, "record-head", &vault_id)?,
         })

@@ -14,4 +14,4 @@ pub use chain::{
     ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log, verify_segment,
 };
 pub use encoding::EVENT_ENCODING_VERSION;
-pub use event::{AadDigest, RequestContext};
+pub use event::{AadDigest, AadDigester, RequestContext};

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 
 use common::key_id;
 use keyvault_core::audit::{
-    AadDigest, ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log,
+    AadDigest, AadDigester, ChainBreak, ChainMac, ChainProblem, GENESIS_MAC, chain_mac, verify_log,
     verify_segment,
 };
 use keyvault_core::{
@@ -418,6 +418,19 @@ fn aad_digests_are_keyed() {
     assert_eq!(digest, AadDigest::compute(&audit_key(), b"invoice 17"));
     assert_ne!(digest, AadDigest::compute(&audit_key(), b"invoice 18"));
     assert_ne!(digest, AadDigest::compute(&other, b"invoice 17"));
+    // HMAC-SHA256 under the audit key of the label and the AAD, however it is computed.
+    let mut labelled = b"keyvault-audit-aad-v1\0".to_vec();
+    labelled.extend_from_slice(b"invoice 17");
+    let by_hand = keyvault_crypto::mac::hmac_sha256(audit_key().expose_secret(), &labelled);
+    assert_eq!(digest.as_bytes(), by_hand.as_bytes());
+    let digester = AadDigester::new(&audit_key());
+    assert_eq!(digester.digest(b"invoice 17"), digest);
+    assert_eq!(
+        digester.digest(b"invoice 17"),
+        digest,
+        "the digester is reusable"
+    );
+    assert_eq!(format!("{digester:?}"), "AadDigester([REDACTED])");
 }
 
 #[test]

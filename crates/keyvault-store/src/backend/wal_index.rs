@@ -71,6 +71,8 @@ fn read_start(_file: &File, _buf: &mut [u8]) -> Option<()> {
 
 #[cfg(all(test, unix))]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
     use super::*;
 
     /// A header's bytes as SQLite writes them, with its change counter set to `change`.

@@ -2,7 +2,7 @@
 //! log back and verifying it.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use keyvault_core::audit::verify_log;
 use keyvault_core::{
@@ -64,11 +64,12 @@ enum Next {
     Commit,
 }
 
-/// The grouping rule. The background writer is woken by the first event of a group and when
-/// half of `max_events` wait, so it commits while operations go on. An operation commits itself
-/// only if that would otherwise leave `max_events` or more events uncommitted (the writer is
-/// behind, failing, or absent) or the oldest has waited `max_delay`: what a crash can lose stays
-/// within those bounds.
+/// The grouping rule. The background writer is woken once an eighth of `max_events` wait (at
+/// full load it then commits continuously, each group being what arrived during the previous
+/// commit); it also looks every half `max_delay` and commits what has waited since its last
+/// look. An operation commits itself only if that would otherwise leave `max_events` or
+/// more events uncommitted (the writer is behind, failing, or absent) or the oldest has waited
+/// `max_delay`: what a crash can lose stays within those bounds.
 fn next_step(mode: AuditCommit, pending: &Pending, now: Timestamp) -> Next {
     let AuditCommit::Grouped {
         max_events,
@@ -83,11 +84,16 @@ fn next_step(mode: AuditCommit, pending: &Pending, now: Timestamp) -> Next {
         .is_some_and(|oldest| now.saturating_since(oldest) >= max_delay);
     if waiting.saturating_add(pending.in_flight) >= max_events || too_old {
         Next::Commit
-    } else if pending.writer && (waiting == 1 || waiting == max_events.div_ceil(2)) {
+    } else if pending.writer && waiting == group_size(max_events) {
         Next::Wake
     } else {
         Next::Return
     }
+}
+
+/// How many waiting events make the writer commit without waiting for `max_delay`.
+fn group_size(max_events: usize) -> usize {
+    max_events.div_ceil(8)
 }
 
 /// The thread that commits grouped usage events in the background, so an operation only
@@ -130,53 +136,44 @@ impl<B: Backend> Writer<B> {
 }
 
 impl<B: Backend> State<B> {
-    /// The writer's loop: sleep until half of `max_events` wait or the waiting events have
-    /// waited about `max_delay`, then commit them. After a failed commit it waits `max_delay`
-    /// before trying again; operations meanwhile commit themselves once too many events wait,
-    /// and so see the error.
+    /// The writer's loop: sleep until a group (see [`group_size`]) waits, or until events have
+    /// waited through one of its looks every half `max_delay` (so none waits much longer than
+    /// `max_delay`), then commit them. After a failed commit it waits a look before trying
+    /// again; operations meanwhile commit themselves once too many events wait, and so see the
+    /// error.
     fn write_in_background(&self, max_delay: Duration) {
-        let half = match self.audit.mode {
-            AuditCommit::Grouped { max_events, .. } => max_events.div_ceil(2),
+        let group = match self.audit.mode {
+            AuditCommit::Grouped { max_events, .. } => group_size(max_events),
             AuditCommit::Synchronous => 1,
         };
+        let look = (max_delay / 2).max(Duration::from_millis(1));
+        let Ok(mut pending) = self.audit.pending() else {
+            return;
+        };
+        let mut waited_a_look = false;
         loop {
-            let Ok(mut pending) = self.audit.pending() else {
+            if pending.stop {
+                return;
+            }
+            let waiting = pending.events.len();
+            if waiting >= group || waiting > 0 && waited_a_look {
+                drop(pending);
+                let failed = self.commit_pending().is_err();
+                let Ok(next) = self.audit.pending() else {
+                    return;
+                };
+                pending = next;
+                waited_a_look = false;
+                if !failed {
+                    continue;
+                }
+            } else {
+                waited_a_look = waiting > 0;
+            }
+            let Ok((next, _)) = self.audit.wake.wait_timeout(pending, look) else {
                 return;
             };
-            let mut deadline = None;
-            loop {
-                if pending.stop {
-                    return;
-                }
-                if pending.events.len() >= half {
-                    break;
-                }
-                let waited = if pending.events.is_empty() {
-                    deadline = None;
-                    self.audit.wake.wait(pending).ok()
-                } else {
-                    let due = *deadline.get_or_insert_with(|| Instant::now() + max_delay);
-                    let Some(left) = due.checked_duration_since(Instant::now()) else {
-                        break;
-                    };
-                    self.audit
-                        .wake
-                        .wait_timeout(pending, left)
-                        .ok()
-                        .map(|(pending, _)| pending)
-                };
-                let Some(next) = waited else { return };
-                pending = next;
-            }
-            drop(pending);
-            if self.commit_pending().is_err() {
-                let Ok(pending) = self.audit.pending() else {
-                    return;
-                };
-                if !pending.stop {
-                    let _ = self.audit.wake.wait_timeout(pending, max_delay);
-                }
-            }
+            pending = next;
         }
     }
 
@@ -196,21 +193,44 @@ impl<B: Backend> State<B> {
                 self.audit.wake.notify_one();
                 Ok(())
             }
-            Next::Commit => self.commit_pending(),
+            Next::Commit => {
+                let turn = self.commit_turn()?;
+                // The commit this waited for may have made enough room.
+                if next_step(self.audit.mode, &*self.audit.pending()?, now) == Next::Commit {
+                    self.commit_waiting(&turn)
+                } else {
+                    Ok(())
+                }
+            }
         }
     }
 
     /// Commit every waiting usage event now (after any commit under way).
     pub(crate) fn commit_pending(&self) -> Result<()> {
-        let _turn = self
-            .audit
+        let turn = self.commit_turn()?;
+        self.commit_waiting(&turn)
+    }
+
+    /// Whether a commit of usage events is under way.
+    pub(crate) fn audit_commit_in_flight(&self) -> Result<bool> {
+        Ok(self.audit.pending()?.in_flight > 0)
+    }
+
+    /// Wait for any commit under way; commits happen one at a time, in order.
+    pub(crate) fn commit_turn(&self) -> Result<MutexGuard<'_, ()>> {
+        self.audit
             .committing
             .lock()
-            .map_err(|_| StoreError::Poisoned)?;
+            .map_err(|_| StoreError::Poisoned)
+    }
+
+    /// Commit every waiting usage event, holding the commit turn.
+    fn commit_waiting(&self, _turn: &MutexGuard<'_, ()>) -> Result<()> {
         let events = {
             let mut pending = self.audit.pending()?;
             pending.oldest = None;
-            let events = std::mem::take(&mut pending.events);
+            let capacity = pending.events.capacity();
+            let events = std::mem::replace(&mut pending.events, Vec::with_capacity(capacity));
             pending.in_flight = events.len();
             events
         };
@@ -468,56 +488,29 @@ mod tests {
 
     #[test]
     fn the_grouping_rule_bounds_what_waits() {
-        let grouped = AuditCommit::Grouped {
-            max_events: 8,
+        let grouped = |max_events| AuditCommit::Grouped {
+            max_events,
             max_delay: Duration::from_millis(100),
         };
         let at = |ms| Timestamp::from_unix_millis(ms);
+        let step = |mode, waiting, in_flight, now, writer| {
+            next_step(mode, &pending(waiting, in_flight, 0, writer), at(now))
+        };
         // Synchronous: always now.
-        let one = pending(1, 0, 0, false);
-        assert_eq!(
-            next_step(AuditCommit::Synchronous, &one, at(0)),
-            Next::Commit
-        );
-        // The writer is woken by a group's first event and at half of max_events.
-        assert_eq!(next_step(grouped, &one, at(0)), Next::Return);
-        assert_eq!(
-            next_step(grouped, &pending(1, 0, 0, true), at(0)),
-            Next::Wake
-        );
-        assert_eq!(
-            next_step(grouped, &pending(2, 0, 0, true), at(0)),
-            Next::Return
-        );
-        assert_eq!(
-            next_step(grouped, &pending(4, 0, 0, true), at(0)),
-            Next::Wake
-        );
-        assert_eq!(
-            next_step(grouped, &pending(5, 2, 0, true), at(0)),
-            Next::Return
-        );
+        assert_eq!(step(AuditCommit::Synchronous, 1, 0, 0, false), Next::Commit);
+        // The writer is woken when an eighth of max_events wait.
+        assert_eq!(step(grouped(32), 1, 0, 0, true), Next::Return);
+        assert_eq!(step(grouped(32), 4, 0, 0, false), Next::Return);
+        assert_eq!(step(grouped(32), 2, 0, 0, true), Next::Return);
+        assert_eq!(step(grouped(32), 4, 0, 0, true), Next::Wake);
+        assert_eq!(step(grouped(32), 5, 20, 0, true), Next::Return);
         // Waiting and in flight together reach max_events: the operation commits.
-        assert_eq!(
-            next_step(grouped, &pending(4, 4, 0, true), at(0)),
-            Next::Commit
-        );
-        assert_eq!(
-            next_step(grouped, &pending(8, 0, 0, false), at(0)),
-            Next::Commit
-        );
-        assert_eq!(
-            next_step(grouped, &pending(7, 0, 0, false), at(0)),
-            Next::Return
-        );
+        assert_eq!(step(grouped(8), 4, 4, 0, true), Next::Commit);
+        assert_eq!(step(grouped(8), 8, 0, 0, false), Next::Commit);
+        assert_eq!(step(grouped(8), 7, 0, 0, false), Next::Return);
         // So does an oldest event that has waited max_delay.
-        assert_eq!(
-            next_step(grouped, &pending(1, 0, 0, true), at(99)),
-            Next::Wake
-        );
-        assert_eq!(
-            next_step(grouped, &pending(1, 0, 0, true), at(100)),
-            Next::Commit
-        );
+        assert_eq!(step(grouped(8), 1, 0, 99, true), Next::Wake);
+        assert_eq!(step(grouped(16), 1, 0, 99, true), Next::Return);
+        assert_eq!(step(grouped(8), 1, 0, 100, true), Next::Commit);
     }
 }

@@ -47,14 +47,14 @@ pub enum AuditCommit {
     Synchronous,
     /// Usage events wait in memory and are committed in groups (one transaction each) by a
     /// background writer thread, so an operation only queues its event. The writer starts a
-    /// commit once half of `max_events` wait, or once the waiting events have waited about
+    /// commit once an eighth of `max_events` wait, or once the waiting events have waited about
     /// `max_delay`. An operation commits the waiting events itself, before it returns, if
     /// `max_events` would otherwise be uncommitted or the oldest has waited `max_delay` by the
     /// vault's clock; so do every management change, [`Vault::flush_audit`], [`Vault::lock`]
     /// and dropping the vault. A crash loses at most the uncommitted events, never more than
     /// `max_events` of them (never a key or a usage-counter reservation).
     Grouped {
-        /// Most events ever uncommitted; the writer commits at half of it.
+        /// Most events ever uncommitted; the writer commits once an eighth of it waits.
         max_events: usize,
         /// How long an event may wait: the writer commits after about this long, and an
         /// operation that finds an event this old (by the vault's clock) commits first.
@@ -505,15 +505,22 @@ impl<B: Backend> Vault<B> {
     /// Drop cached keys if anyone (another thread or process) has committed since they were
     /// read, so a key revoked elsewhere is never used here. Returns the sequence checked.
     fn refresh_cache(&self) -> Result<u64> {
-        let sequence = self.state.backend.sequence()?;
-        let stale = self
-            .state
-            .cache
-            .read()
-            .map_err(|_| StoreError::Poisoned)?
-            .sequence
-            != sequence;
-        if stale {
+        let cached = || -> Result<u64> {
+            Ok(self
+                .state
+                .cache
+                .read()
+                .map_err(|_| StoreError::Poisoned)?
+                .sequence)
+        };
+        let mut sequence = self.state.backend.sequence()?;
+        if cached()? != sequence && self.state.audit_commit_in_flight()? {
+            // Most likely the change is this vault's own audit commit, which leaves keys as
+            // they were but has not yet said so: let it finish, then look again.
+            drop(self.state.commit_turn()?);
+            sequence = self.state.backend.sequence()?;
+        }
+        if cached()? != sequence {
             let mut cache = self.state.cache.write().map_err(|_| StoreError::Poisoned)?;
             if cache.sequence != sequence {
                 *cache = Cache::default();

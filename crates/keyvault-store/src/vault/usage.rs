@@ -8,7 +8,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use keyvault_core::audit::AadDigest;
 use keyvault_core::envelope::{Envelope, EnvelopeHeader, Purpose};
 use keyvault_core::{
     AuditOperation, KeyName, KeyOperation, KeyState, KeyVersion, Outcome, authorize, envelope,
@@ -416,7 +415,7 @@ impl<B: Backend> Vault<B> {
             event = event.with_key_name(name.clone());
         }
         if !aad.is_empty() {
-            event = event.with_aad_digest(AadDigest::compute(&unlocked.barrier.aad_digest, aad));
+            event = event.with_aad_digest(unlocked.barrier.aad_digest.digest(aad));
         }
         let result = run(&mut event);
         let event = match &result {
