@@ -34,6 +34,8 @@ const BUSY_NOTICE: Duration = Duration::from_secs(2);
 const SCRUB_WAIT: Duration = Duration::from_millis(100);
 /// Checkpoint attempts before [`Backend::compact`] reports [`Scrub::Incomplete`] (about 2 s).
 const SCRUB_ATTEMPTS: usize = 10;
+/// Frames in the write-ahead log that make the next commit checkpoint it first.
+const CHECKPOINT_FRAMES: u32 = 1000;
 /// Idle connections kept for reuse.
 const MAX_IDLE_CONNECTIONS: usize = 8;
 
@@ -103,8 +105,8 @@ pub struct FileBackend {
     changes: Changes,
 }
 
-/// The commit sequence as last read from SQLite, and the WAL-index header seen just before
-/// that read: while the header is unchanged, so is the sequence.
+/// The commit sequence as last read from SQLite (or made by this backend), and the WAL-index
+/// header that goes with it: while the header is unchanged, so is the sequence.
 #[derive(Debug)]
 struct Changes {
     index: Option<WalIndex>,
@@ -255,6 +257,20 @@ impl FileBackend {
         }
     }
 
+    /// Fold the write-ahead log into the database once it holds [`CHECKPOINT_FRAMES`] frames
+    /// (SQLite's own default threshold), without waiting for readers (a passive checkpoint).
+    /// Best effort: a checkpoint that cannot run now runs at a later commit.
+    fn checkpoint_if_due(&self, conn: &Connection) {
+        let due = match self.changes.index.as_ref().and_then(WalIndex::header) {
+            Some(header) => wal_index::frames(&header) >= CHECKPOINT_FRAMES,
+            // Without the index, ask SQLite (a checkpoint of a short log is cheap).
+            None => true,
+        };
+        if due {
+            let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        }
+    }
+
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
@@ -346,9 +362,12 @@ impl Backend for FileBackend {
     fn commit(&self, batch: &Batch) -> Result<u64> {
         batch.validate()?;
         self.with_connection(|conn| {
+            self.checkpoint_if_due(conn);
             // IMMEDIATE takes the write lock up front, so two writers never both read and then
             // fail to upgrade; the busy wait makes the second wait its turn, for a bounded time.
             let tx = self.begin_write(conn)?;
+            // Read under the write lock: no one else commits until this transaction ends.
+            let before = self.changes.index.as_ref().and_then(WalIndex::header);
             for write in batch.writes() {
                 let current: Option<u64> = tx
                     .prepare_cached("SELECT revision FROM kv_records WHERE key = ?1")
@@ -378,6 +397,7 @@ impl Backend for FileBackend {
             tx.execute("UPDATE kv_meta SET value = ?1 WHERE name = 'sequence'", params![sequence])
                 .map_err(|err| db_error(&self.path, err))?;
             tx.commit().map_err(|err| db_error(&self.path, err))?;
+            self.changes.note_own_commit(before, sequence)?;
             Ok(sequence)
         })
     }
@@ -493,6 +513,21 @@ fn is_busy(err: &rusqlite::Error) -> bool {
     )
 }
 
+impl Changes {
+    /// After this backend's own commit of `sequence`: if the header changed exactly once since
+    /// `before` (read under the write lock), the header now there is the commit's own, and the
+    /// next [`Backend::sequence`] needs no SQLite read.
+    fn note_own_commit(&self, before: Option<wal_index::Header>, sequence: u64) -> Result<()> {
+        let after = self.index.as_ref().and_then(WalIndex::header);
+        if let (Some(before), Some(after)) = (before, after)
+            && wal_index::is_next(&before, &after)
+        {
+            *self.seen.write().map_err(|_| StoreError::Poisoned)? = Some((after, sequence));
+        }
+        Ok(())
+    }
+}
+
 /// Open a connection with keyvault's settings. Never creates the file (creation is explicit).
 fn connect(path: &Path) -> Result<Connection> {
     let conn = open_bare(path)?;
@@ -517,6 +552,9 @@ fn configure(path: &Path, conn: &Connection) -> Result<()> {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "trusted_schema", "OFF")?;
+        // Checkpoints run at the start of a commit (see `FileBackend::commit`), not inside
+        // one, so a commit becomes visible and returns without waiting for a checkpoint.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         Ok(())
     };
     apply().map_err(|err| db_error(path, err))

@@ -22,6 +22,10 @@ use std::path::Path;
 const HEADER_LEN: usize = 48;
 /// `iVersion`, the first field of the header, for every SQLite since WAL mode appeared.
 const WAL_INDEX_VERSION: u32 = 3_007_000;
+/// Offset of `iChange`, the counter every write of the header increments.
+const CHANGE_COUNTER: usize = 8;
+/// Offset of `mxFrame`, the number of valid frames in the log.
+const FRAMES: usize = 16;
 /// Offset of `isInit`, which is 1 once the header is valid.
 const IS_INIT: usize = 12;
 
@@ -56,6 +60,32 @@ impl WalIndex {
     }
 }
 
+/// Whether `after` is the very next header after `before`: SQLite wrote the header exactly
+/// once in between. A commit writes it once (a commit that first restarts the log, twice), so
+/// a backend that read `before` while holding the write lock and `after` once its commit
+/// returned knows `after` belongs to its own commit.
+pub(crate) fn is_next(before: &Header, after: &Header) -> bool {
+    change_counter(after) == change_counter(before).wrapping_add(1)
+}
+
+/// How many frames the write-ahead log holds.
+pub(crate) fn frames(header: &Header) -> u32 {
+    field(header, FRAMES)
+}
+
+fn change_counter(header: &Header) -> u32 {
+    field(header, CHANGE_COUNTER)
+}
+
+/// The native-endian 32-bit field at `offset` (always inside the header).
+fn field(header: &Header, offset: usize) -> u32 {
+    let mut bytes = [0u8; 4];
+    if let Some(found) = header.get(offset..offset + 4) {
+        bytes.copy_from_slice(found);
+    }
+    u32::from_ne_bytes(bytes)
+}
+
 /// Fill `buf` from the start of `file` without moving a shared file position.
 #[cfg(unix)]
 fn read_start(file: &File, buf: &mut [u8]) -> Option<()> {
@@ -79,7 +109,7 @@ mod tests {
     fn header(change: u32) -> Header {
         let mut header = [0u8; HEADER_LEN];
         header[..4].copy_from_slice(&WAL_INDEX_VERSION.to_ne_bytes());
-        header[8..12].copy_from_slice(&change.to_ne_bytes());
+        header[CHANGE_COUNTER..CHANGE_COUNTER + 4].copy_from_slice(&change.to_ne_bytes());
         header[IS_INIT] = 1;
         header
     }
@@ -113,6 +143,11 @@ mod tests {
         assert_eq!(index.unwrap().header(), None);
         let (_dir, index) = index_with(&good);
         assert_eq!(index.unwrap().header(), None);
+        // The change counter tells the next header from a later one, across wrap-around.
+        assert!(is_next(&header(7), &header(8)));
+        assert!(!is_next(&header(7), &header(9)));
+        assert!(!is_next(&header(7), &header(7)));
+        assert!(is_next(&header(u32::MAX), &header(0)));
         // No index file at all.
         let dir = tempfile::tempdir().unwrap();
         assert!(WalIndex::open(&dir.path().join("none.db")).is_none());

@@ -32,6 +32,9 @@ struct Pending {
     oldest: Option<Timestamp>,
     /// Events taken out of `events` by a commit that has not finished.
     in_flight: usize,
+    /// An empty buffer with room, swapped in for `events` when they are taken, so nothing is
+    /// allocated or freed while the lock is held.
+    spare: Vec<keyvault_core::AuditEvent>,
     /// Whether a background writer runs (it wakes on `wake`).
     writer: bool,
     /// Set when the vault closes: the writer stops.
@@ -226,11 +229,11 @@ impl<B: Backend> State<B> {
 
     /// Commit every waiting usage event, holding the commit turn.
     fn commit_waiting(&self, _turn: &MutexGuard<'_, ()>) -> Result<()> {
-        let events = {
+        let mut events = {
             let mut pending = self.audit.pending()?;
             pending.oldest = None;
-            let capacity = pending.events.capacity();
-            let events = std::mem::replace(&mut pending.events, Vec::with_capacity(capacity));
+            let spare = std::mem::take(&mut pending.spare);
+            let events = std::mem::replace(&mut pending.events, spare);
             pending.in_flight = events.len();
             events
         };
@@ -238,6 +241,10 @@ impl<B: Backend> State<B> {
             return Ok(());
         }
         let result = self.commit_events(&events);
+        if result.is_ok() {
+            // Free the events here, not under the lock; keep the buffer for the next swap.
+            events.clear();
+        }
         let mut pending = self.audit.pending()?;
         pending.in_flight = 0;
         if result.is_err() {
@@ -246,6 +253,8 @@ impl<B: Backend> State<B> {
             let later = std::mem::replace(&mut pending.events, events);
             pending.events.extend(later);
             pending.oldest = oldest.or(pending.oldest);
+        } else if pending.spare.capacity() < events.capacity() {
+            pending.spare = events;
         }
         result
     }
@@ -481,6 +490,7 @@ mod tests {
             events: vec![event; waiting],
             oldest: (waiting > 0).then(|| Timestamp::from_unix_millis(oldest_ms)),
             in_flight,
+            spare: Vec::new(),
             writer,
             stop: false,
         }
