@@ -3,6 +3,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -94,9 +95,11 @@ pub const MAX_NAME_LEN: usize = 64;
 /// Names go into file names, shell commands and logs, so the set is small and unambiguous:
 /// upper case is refused so that `Payments` and `payments` cannot name two different keys,
 /// and a leading punctuation character could read as a command-line flag or a hidden file.
+///
+/// The text is shared: cloning a name (as every audit event does) copies no bytes.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
-pub struct KeyName(String);
+pub struct KeyName(Arc<str>);
 
 /// Which naming rule a rejected name broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -149,7 +152,7 @@ impl KeyName {
     pub fn new(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
         match Self::check(&name) {
-            Ok(()) => Ok(KeyName(name)),
+            Ok(()) => Ok(KeyName(Arc::from(name))),
             Err(rule) => Err(Error::InvalidName {
                 name: truncate_for_error(&name),
                 rule,
@@ -203,7 +206,7 @@ impl FromStr for KeyName {
 
 impl From<KeyName> for String {
     fn from(name: KeyName) -> String {
-        name.0
+        name.0.to_string()
     }
 }
 

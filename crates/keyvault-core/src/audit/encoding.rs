@@ -253,7 +253,7 @@ impl Decoder<'_> {
             key_name,
             key_version,
             outcome,
-            actor,
+            actor: actor.into(),
             context: super::RequestContext {
                 request_id,
                 aad_digest,

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use keyvault_crypto::SecretKey;
 use keyvault_crypto::mac::{HmacSha256, MAC_LEN};
@@ -364,7 +365,7 @@ pub struct AuditEvent {
     /// How it ended.
     pub outcome: Outcome,
     /// Who asked: a label such as `"cli:alice"` (never a password).
-    pub actor: String,
+    pub actor: Arc<str>,
     /// Request context.
     pub context: RequestContext,
 }
@@ -376,7 +377,7 @@ impl AuditEvent {
         time: Timestamp,
         operation: AuditOperation,
         outcome: Outcome,
-        actor: impl Into<String>,
+        actor: impl Into<Arc<str>>,
     ) -> Self {
         AuditEvent {
             time,

@@ -141,7 +141,7 @@ fn edit(record: &mut AuditRecord, kind: usize, rng: &mut Rng) {
                 _ => Outcome::Ok,
             }
         }
-        6 => event.actor.push('!'),
+        6 => event.actor = format!("{}!", event.actor).into(),
         7 => event.context.request_id = Some(format!("{:?}!", event.context.request_id)),
         8 => {
             event.context.aad_digest = match event.context.aad_digest {
@@ -378,7 +378,7 @@ fn segments_verify_from_a_checkpoint() {
     };
     verify_segment(&key, &checkpoint, &records[4..], &head).unwrap();
     let mut tampered = records[4..].to_vec();
-    tampered[2].event.actor.push('x');
+    tampered[2].event.actor = format!("{}x", tampered[2].event.actor).into();
     match verify_segment(&key, &checkpoint, &tampered, &head) {
         Err(Error::AuditChain { broken }) => {
             assert_eq!((broken.index, broken.expected_seq), (2, 6));

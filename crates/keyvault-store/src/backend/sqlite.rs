@@ -34,6 +34,9 @@ const BUSY_NOTICE: Duration = Duration::from_secs(2);
 const SCRUB_WAIT: Duration = Duration::from_millis(100);
 /// Checkpoint attempts before [`Backend::compact`] reports [`Scrub::Incomplete`] (about 2 s).
 const SCRUB_ATTEMPTS: usize = 10;
+/// How many times [`Backend::sequence`] yields, waiting for this backend's own commit to finish
+/// before reading SQLite.
+const SPIN_BEFORE_SLEEP: usize = 32;
 /// Frames in the write-ahead log that make the next commit checkpoint it first.
 const CHECKPOINT_FRAMES: u32 = 1000;
 /// Idle connections kept for reuse.
@@ -101,6 +104,9 @@ pub struct FileBackend {
     busy: BusyWait,
     /// When a wait for the lock last ran out.
     gave_up: Mutex<Option<Instant>>,
+    /// Held while committing: threads of this process take turns here, woken the moment the
+    /// previous commit ends, and only other processes meet SQLite's busy wait (which sleeps).
+    writing: Mutex<()>,
     /// How [`Backend::sequence`] learns cheaply that nothing changed.
     changes: Changes,
 }
@@ -186,6 +192,7 @@ impl FileBackend {
             idle: Mutex::new(Vec::new()),
             busy: BusyWait::default(),
             gave_up: Mutex::new(None),
+            writing: Mutex::new(()),
             changes: Changes {
                 index: WalIndex::open(path),
                 seen: RwLock::new(None),
@@ -361,6 +368,7 @@ impl Backend for FileBackend {
 
     fn commit(&self, batch: &Batch) -> Result<u64> {
         batch.validate()?;
+        let _turn = self.writing.lock().map_err(|_| StoreError::Poisoned)?;
         self.with_connection(|conn| {
             self.checkpoint_if_due(conn);
             // IMMEDIATE takes the write lock up front, so two writers never both read and then
@@ -470,14 +478,32 @@ impl Backend for FileBackend {
     fn sequence(&self) -> Result<u64> {
         // The header is read before the sequence: a commit in between changes the header, so
         // the pair is only ever reused while no commit has happened since the header was read.
-        let header = self.changes.index.as_ref().and_then(WalIndex::header);
-        if let Some(header) = header {
+        let known = || -> Result<(Option<wal_index::Header>, Option<u64>)> {
+            let header = self.changes.index.as_ref().and_then(WalIndex::header);
             let seen = *self.changes.seen.read().map_err(|_| StoreError::Poisoned)?;
-            if let Some((seen_header, sequence)) = seen
-                && seen_header == header
-            {
-                return Ok(sequence);
+            let sequence = match (header, seen) {
+                (Some(header), Some((seen_header, sequence))) if seen_header == header => {
+                    Some(sequence)
+                }
+                _ => None,
+            };
+            Ok((header, sequence))
+        };
+        if let (_, Some(sequence)) = known()? {
+            return Ok(sequence);
+        }
+        // A commit of this backend that has just become visible records its header a moment
+        // later: let it, rather than read SQLite while that commit is finishing.
+        for _ in 0..SPIN_BEFORE_SLEEP {
+            if self.writing.try_lock().is_ok() {
+                break;
             }
+            std::thread::yield_now();
+        }
+        // The header is read before the sequence: see above.
+        let (header, known_sequence) = known()?;
+        if let Some(sequence) = known_sequence {
+            return Ok(sequence);
         }
         let sequence = self
             .changes

@@ -37,6 +37,9 @@ struct Pending {
     spare: Vec<keyvault_core::AuditEvent>,
     /// Whether a background writer runs (it wakes on `wake`).
     writer: bool,
+    /// Whether the writer is busy and looks again within [`BUSY_POLL`] by itself: no operation
+    /// needs to wake it.
+    polling: bool,
     /// Set when the vault closes: the writer stops.
     stop: bool,
 }
@@ -67,12 +70,14 @@ enum Next {
     Commit,
 }
 
-/// The grouping rule. The background writer is woken once an eighth of `max_events` wait (at
+/// The grouping rule. The background writer commits once an eighth of `max_events` wait (at
 /// full load it then commits continuously, each group being what arrived during the previous
-/// commit); it also looks every half `max_delay` and commits what has waited since its last
-/// look. An operation commits itself only if that would otherwise leave `max_events` or
-/// more events uncommitted (the writer is behind, failing, or absent) or the oldest has waited
-/// `max_delay`: what a crash can lose stays within those bounds.
+/// commit). A busy writer looks again 200 µs after a commit by itself; an idle one is woken by
+/// the operation that completes a group, and also looks every half `max_delay` and commits what
+/// has waited since its last look. An operation commits itself (after any commit under way)
+/// only if `max_events` wait (the writer is behind, failing, or absent) or the oldest has
+/// waited `max_delay`. So a crash loses fewer than `max_events` waiting events and at most one
+/// commit's worth under way, none older than about `max_delay`.
 fn next_step(mode: AuditCommit, pending: &Pending, now: Timestamp) -> Next {
     let AuditCommit::Grouped {
         max_events,
@@ -85,14 +90,21 @@ fn next_step(mode: AuditCommit, pending: &Pending, now: Timestamp) -> Next {
     let too_old = pending
         .oldest
         .is_some_and(|oldest| now.saturating_since(oldest) >= max_delay);
-    if waiting.saturating_add(pending.in_flight) >= max_events || too_old {
+    if waiting >= max_events || too_old {
         Next::Commit
-    } else if pending.writer && waiting == group_size(max_events) {
+    } else if pending.writer && !pending.polling && waiting == group_size(max_events) {
         Next::Wake
     } else {
         Next::Return
     }
 }
+
+/// How soon a busy writer looks for more events after a commit (waking it costs an operation a
+/// system call; a short timed wait costs the writer a timer).
+const BUSY_POLL: Duration = Duration::from_micros(200);
+
+/// How many times a thread yields, waiting for a commit that is about to end, before it sleeps.
+const SPIN_BEFORE_SLEEP: usize = 32;
 
 /// How many waiting events make the writer commit without waiting for `max_delay`.
 fn group_size(max_events: usize) -> usize {
@@ -150,16 +162,19 @@ impl<B: Backend> State<B> {
             AuditCommit::Synchronous => 1,
         };
         let look = (max_delay / 2).max(Duration::from_millis(1));
+        let poll = BUSY_POLL.min(look);
         let Ok(mut pending) = self.audit.pending() else {
             return;
         };
         let mut waited_a_look = false;
+        let mut just_committed = false;
         loop {
             if pending.stop {
                 return;
             }
             let waiting = pending.events.len();
-            if waiting >= group || waiting > 0 && waited_a_look {
+            let pause = if waiting >= group || waiting > 0 && waited_a_look {
+                pending.polling = true;
                 drop(pending);
                 let failed = self.commit_pending().is_err();
                 let Ok(next) = self.audit.pending() else {
@@ -167,13 +182,24 @@ impl<B: Backend> State<B> {
                 };
                 pending = next;
                 waited_a_look = false;
+                just_committed = !failed;
                 if !failed {
+                    // Look at once: a group may have arrived during the commit.
                     continue;
                 }
+                pending.polling = false;
+                look
+            } else if just_committed {
+                // Busy: look again after a short poll, so operations need not wake the writer.
+                just_committed = false;
+                poll
             } else {
+                // Quiet: sleep until a group waits (an operation wakes the writer) or a look.
+                pending.polling = false;
                 waited_a_look = waiting > 0;
-            }
-            let Ok((next, _)) = self.audit.wake.wait_timeout(pending, look) else {
+                look
+            };
+            let Ok((next, _)) = self.audit.wake.wait_timeout(pending, pause) else {
                 return;
             };
             pending = next;
@@ -217,6 +243,19 @@ impl<B: Backend> State<B> {
     /// Whether a commit of usage events is under way.
     pub(crate) fn audit_commit_in_flight(&self) -> Result<bool> {
         Ok(self.audit.pending()?.in_flight > 0)
+    }
+
+    /// Wait until no commit of usage events is under way. A commit already visible to others
+    /// ends within microseconds, so yield a few times before sleeping on the commit turn.
+    pub(crate) fn await_audit_commit(&self) -> Result<()> {
+        for _ in 0..SPIN_BEFORE_SLEEP {
+            if !self.audit_commit_in_flight()? {
+                return Ok(());
+            }
+            std::thread::yield_now();
+        }
+        drop(self.commit_turn()?);
+        Ok(())
     }
 
     /// Wait for any commit under way; commits happen one at a time, in order.
@@ -492,6 +531,7 @@ mod tests {
             in_flight,
             spare: Vec::new(),
             writer,
+            polling: false,
             stop: false,
         }
     }
@@ -514,8 +554,13 @@ mod tests {
         assert_eq!(step(grouped(32), 2, 0, 0, true), Next::Return);
         assert_eq!(step(grouped(32), 4, 0, 0, true), Next::Wake);
         assert_eq!(step(grouped(32), 5, 20, 0, true), Next::Return);
-        // Waiting and in flight together reach max_events: the operation commits.
-        assert_eq!(step(grouped(8), 4, 4, 0, true), Next::Commit);
+        // A busy writer looks again by itself: nobody wakes it.
+        let mut busy = pending(4, 0, 0, true);
+        busy.polling = true;
+        assert_eq!(next_step(grouped(32), &busy, at(0)), Next::Return);
+        // max_events wait (besides any a commit under way holds): the operation commits.
+        assert_eq!(step(grouped(8), 7, 8, 0, true), Next::Return);
+        assert_eq!(step(grouped(8), 8, 8, 0, true), Next::Commit);
         assert_eq!(step(grouped(8), 8, 0, 0, false), Next::Commit);
         assert_eq!(step(grouped(8), 7, 0, 0, false), Next::Return);
         // So does an oldest event that has waited max_delay.

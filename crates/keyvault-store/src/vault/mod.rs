@@ -46,15 +46,17 @@ pub enum AuditCommit {
     /// the cost of one durable write per operation.
     Synchronous,
     /// Usage events wait in memory and are committed in groups (one transaction each) by a
-    /// background writer thread, so an operation only queues its event. The writer starts a
-    /// commit once an eighth of `max_events` wait, or once the waiting events have waited about
-    /// `max_delay`. An operation commits the waiting events itself, before it returns, if
-    /// `max_events` would otherwise be uncommitted or the oldest has waited `max_delay` by the
-    /// vault's clock; so do every management change, [`Vault::flush_audit`], [`Vault::lock`]
-    /// and dropping the vault. A crash loses at most the uncommitted events, never more than
-    /// `max_events` of them (never a key or a usage-counter reservation).
+    /// background writer thread, so an operation only queues its event. The writer commits once
+    /// an eighth of `max_events` wait (under load, continuously: each group is what arrived
+    /// during the previous commit) and otherwise every half `max_delay`. An operation commits
+    /// the waiting events itself, before it returns, if `max_events` wait or the oldest has
+    /// waited `max_delay` by the vault's clock; so do every management change,
+    /// [`Vault::flush_audit`], [`Vault::lock`] and dropping the vault. A crash loses the
+    /// uncommitted events: fewer than `max_events` waiting and those of a commit under way (at
+    /// most `max_events`), none older than about `max_delay`; never a key or a usage-counter
+    /// reservation.
     Grouped {
-        /// Most events ever uncommitted; the writer commits once an eighth of it waits.
+        /// Most events waiting for a commit; the writer commits once an eighth of it waits.
         max_events: usize,
         /// How long an event may wait: the writer commits after about this long, and an
         /// operation that finds an event this old (by the vault's clock) commits first.
@@ -157,6 +159,8 @@ pub struct Vault<B: Backend> {
 pub(crate) struct State<B: Backend> {
     backend: B,
     options: VaultOptions,
+    /// `options.actor`, shared by every audit event instead of copied into each.
+    actor: Arc<str>,
     unlocked: RwLock<Option<Arc<Unlocked>>>,
     cache: RwLock<Cache>,
     counters: Counters,
@@ -371,6 +375,7 @@ impl<B: Backend> Vault<B> {
     fn assemble(backend: B, options: VaultOptions, unlocked: Arc<Unlocked>) -> Self {
         let state = Arc::new(State {
             backend,
+            actor: Arc::from(options.actor.as_str()),
             audit: audit::AuditBuffer::new(options.audit_commit),
             options,
             unlocked: RwLock::new(Some(unlocked)),
@@ -516,8 +521,8 @@ impl<B: Backend> Vault<B> {
         let mut sequence = self.state.backend.sequence()?;
         if cached()? != sequence && self.state.audit_commit_in_flight()? {
             // Most likely the change is this vault's own audit commit, which leaves keys as
-            // they were but has not yet said so: let it finish, then look again.
-            drop(self.state.commit_turn()?);
+            // they were but has not yet said so: let it finish (it is about to), then look again.
+            self.state.await_audit_commit()?;
             sequence = self.state.backend.sequence()?;
         }
         if cached()? != sequence {
@@ -645,7 +650,7 @@ impl<B: Backend> State<B> {
         operation: AuditOperation,
         outcome: Outcome,
     ) -> AuditEvent {
-        AuditEvent::new(now, operation, outcome, self.options.actor.clone())
+        AuditEvent::new(now, operation, outcome, Arc::clone(&self.actor))
     }
 
     fn read_meta(&self) -> Result<(VaultMeta, u64)> {

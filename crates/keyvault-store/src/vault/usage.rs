@@ -116,7 +116,7 @@ impl<B: Backend> Vault<B> {
             let key = self.key_by_name(name)?;
             let count = u64::try_from(items.len()).unwrap_or(u64::MAX);
             let (key, version) = self.prepare(key, KeyOperation::Encrypt, None, count)?;
-            *event = event.clone().with_detail("batch", items.len().to_string());
+            detail(event, "batch", items.len().to_string());
             let sealed = items
                 .iter()
                 .map(|(plaintext, aad)| seal(&key, version, Purpose::Data, plaintext, aad))
@@ -166,9 +166,7 @@ impl<B: Backend> Vault<B> {
             let (key, old) = self.key_for_envelope(&envelope, open_as)?;
             let plaintext = envelope.open(purpose, aead(&key, old)?, aad)?;
             let (key, version) = self.prepare(key, seal_as, None, 1)?;
-            *event = event
-                .clone()
-                .with_detail("from_version", old.get().to_string());
+            detail(event, "from_version", old.get().to_string());
             let resealed = seal(&key, version, purpose, &plaintext, aad)?;
             Ok((resealed, Some((key, version))))
         })
@@ -213,7 +211,7 @@ impl<B: Backend> Vault<B> {
     fn wrap_new_key(&self, name: &KeyName, purpose: Purpose, aad: &[u8]) -> Result<DataKey> {
         self.audited(AuditOperation::GenerateDataKey, Some(name), aad, |event| {
             if purpose == Purpose::StreamKey {
-                *event = event.clone().with_detail("purpose", "stream");
+                detail(event, "purpose", "stream".to_owned());
             }
             let key = self.key_by_name(name)?;
             let (key, version) = self.prepare(key, KeyOperation::Wrap, None, 1)?;
@@ -235,7 +233,7 @@ impl<B: Backend> Vault<B> {
             let envelope = Envelope::parse(wrapped)?;
             name_envelope_key(event, &envelope);
             if purpose == Purpose::StreamKey {
-                *event = event.clone().with_detail("purpose", "stream");
+                detail(event, "purpose", "stream".to_owned());
             }
             expect_purpose(&envelope, purpose)?;
             let (key, version) = self.key_for_envelope(&envelope, KeyOperation::Unwrap)?;
@@ -273,9 +271,8 @@ impl<B: Backend> Vault<B> {
     pub fn verify(&self, name: &KeyName, data: &[u8], signature: &Signature) -> Result<()> {
         self.audited(AuditOperation::Verify, Some(name), b"", |event| {
             let key = self.key_by_name(name)?;
-            *event = event
-                .clone()
-                .for_key(key.record.metadata.id(), Some(signature.version));
+            event.key_id = Some(key.record.metadata.id());
+            event.key_version = Some(signature.version);
             let (key, version) =
                 self.prepare(key, KeyOperation::Verify, Some(signature.version), 1)?;
             let mut mac = HmacSha256::new(version_key(&key, version)?.mac.expose_secret());
@@ -466,9 +463,13 @@ fn operations_for(purpose: Purpose) -> (KeyOperation, KeyOperation) {
 
 fn name_envelope_key(event: &mut keyvault_core::AuditEvent, envelope: &Envelope<'_>) {
     let header = envelope.header();
-    *event = event
-        .clone()
-        .for_key(header.key_id, Some(header.key_version));
+    event.key_id = Some(header.key_id);
+    event.key_version = Some(header.key_version);
+}
+
+/// Add a detail to the event being built, in place.
+fn detail(event: &mut keyvault_core::AuditEvent, name: &str, value: String) {
+    event.context.details.insert(name.to_owned(), value);
 }
 
 fn err_key(err: &StoreError) -> Option<keyvault_core::KeyId> {

@@ -2016,7 +2016,7 @@ fn every_operation_is_audited<B: TestBackend>(h: &mut Harness<B>) {
     // In order, numbered from 0, by our actor, at the clock's time.
     for (i, record) in all.iter().enumerate() {
         assert_eq!(record.seq, i as u64);
-        assert_eq!(record.event.actor, "test:harness");
+        assert_eq!(&*record.event.actor, "test:harness");
         assert_eq!(record.event.time, START);
     }
     // Successful uses name their key and version.
@@ -2433,7 +2433,8 @@ fn audit_commit_modes<B: TestBackend>() {
     grouped.vault.verify_audit().unwrap();
 
     // Grouped by count: the background writer commits groups while operations go on, and an
-    // operation that would leave max_events uncommitted commits them itself first.
+    // operation that would leave max_events waiting commits them itself first. Uncommitted are
+    // at most those waiting and those of the commit under way: fewer than twice max_events.
     let counted = B::harness(AuditCommit::Grouped {
         max_events: 4,
         max_delay: Duration::from_secs(3600),
@@ -2444,8 +2445,8 @@ fn audit_commit_modes<B: TestBackend>() {
         counted.vault.encrypt(&key, b"x", b"").unwrap();
         let waiting = done - committed(&reader, AuditOperation::Encrypt);
         assert!(
-            waiting < 4,
-            "{waiting} events wait after {done} encryptions"
+            waiting < 8,
+            "{waiting} events uncommitted after {done} encryptions"
         );
     }
     // The writer commits once an eighth of max_events wait (here a single event): all of them.
