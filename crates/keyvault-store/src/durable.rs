@@ -6,6 +6,10 @@
 //! it), fsync the directory so the new name survives a crash. Dropped before publishing, it
 //! removes the temporary file, so a failure part way leaves nothing behind.
 //!
+//! A large file starts reaching the disk while it is still being written: after every
+//! [`EARLY_SYNC_BYTES`] a background thread asks the system to write out what is there, so the
+//! fsync in `publish` waits only for the last part instead of the whole file.
+//!
 //! Errors are [`std::io::Error`]s with their kind kept (an existing destination is
 //! [`std::io::ErrorKind::AlreadyExists`]) and never name the temporary file, which the user did
 //! not choose: callers name the destination.
@@ -32,6 +36,8 @@
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::SyncSender;
+use std::thread::JoinHandle;
 
 use tempfile::NamedTempFile;
 
@@ -44,11 +50,48 @@ pub enum Overwrite {
     Replace,
 }
 
+/// How much a [`NewFile`] takes between two requests to write it out early.
+pub const EARLY_SYNC_BYTES: u64 = 64 << 20;
+
 /// A file being written under a temporary name beside its destination.
 #[derive(Debug)]
 pub struct NewFile {
     temp: NamedTempFile,
     path: PathBuf,
+    written: u64,
+    early: Option<EarlySync>,
+}
+
+/// The thread that writes a large file out while it is still being written.
+#[derive(Debug)]
+struct EarlySync {
+    requests: SyncSender<()>,
+    thread: JoinHandle<io::Result<()>>,
+}
+
+impl EarlySync {
+    fn start(file: &File) -> io::Result<Self> {
+        let file = file.try_clone()?;
+        // One request may wait while a write-out runs; more would add nothing.
+        let (requests, received) = std::sync::mpsc::sync_channel::<()>(1);
+        let thread = std::thread::Builder::new()
+            .name("keyvault-sync".to_owned())
+            .spawn(move || {
+                for () in received {
+                    file.sync_data()?;
+                }
+                Ok(())
+            })?;
+        Ok(EarlySync { requests, thread })
+    }
+
+    /// Wait for the write-outs asked for; their error, if one failed.
+    fn finish(self) -> io::Result<()> {
+        drop(self.requests);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the early write-out stopped")))
+    }
 }
 
 impl NewFile {
@@ -73,7 +116,28 @@ impl NewFile {
         Ok(NewFile {
             temp,
             path: path.to_path_buf(),
+            written: 0,
+            early: None,
         })
+    }
+
+    /// Count `n` more bytes written; ask for an early write-out each time another
+    /// [`EARLY_SYNC_BYTES`] are in.
+    fn wrote(&mut self, n: usize) -> io::Result<()> {
+        let before = self.written / EARLY_SYNC_BYTES;
+        self.written = self.written.saturating_add(n as u64);
+        if self.written / EARLY_SYNC_BYTES == before {
+            return Ok(());
+        }
+        if self.early.is_none() {
+            self.early = Some(EarlySync::start(self.temp.as_file())?);
+        }
+        if let Some(early) = &self.early {
+            // Refused only if a request already waits (it covers these bytes too) or the
+            // thread stopped on an error, which `publish` reports.
+            let _ = early.requests.try_send(());
+        }
+        Ok(())
     }
 
     /// The destination.
@@ -95,7 +159,12 @@ impl NewFile {
     /// [`io::ErrorKind::AlreadyExists`] if a file is at the destination and `overwrite` is
     /// [`Overwrite::Refuse`] (the temporary file is then removed); other I/O errors.
     pub fn publish(self, overwrite: Overwrite) -> io::Result<()> {
-        let NewFile { temp, path } = self;
+        let NewFile {
+            temp, path, early, ..
+        } = self;
+        if let Some(early) = early {
+            early.finish()?;
+        }
         temp.as_file().sync_all()?;
         let persisted = match overwrite {
             Overwrite::Refuse => temp.persist_noclobber(&path),
@@ -110,11 +179,14 @@ impl NewFile {
 
 impl Write for NewFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.temp.as_file_mut().write(buf)
+        let n = self.temp.as_file_mut().write(buf)?;
+        self.wrote(n)?;
+        Ok(n)
     }
 
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.temp.as_file_mut().write_all(buf)
+        self.temp.as_file_mut().write_all(buf)?;
+        self.wrote(buf.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {

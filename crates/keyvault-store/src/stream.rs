@@ -56,6 +56,10 @@ pub const MAX_CHUNK_SIZE: u32 = 16 << 20;
 pub const MAX_WRAPPED_LEN: usize = 1024;
 /// Bytes of the nonce after the prefix: the 4-byte counter and the 1-byte last-chunk flag.
 const NONCE_SUFFIX_LEN: usize = 5;
+/// Plaintext a writer seals in one batch (see `chunks_per_batch`).
+const BATCH_BYTES: usize = 4 << 20;
+/// Most chunks in one batch.
+const MAX_BATCH_CHUNKS: usize = 64;
 /// Bytes of the fixed header before the nonce prefix.
 const FIXED_LEN: usize = 9;
 /// Domain separation of the wrapped key's associated data.
@@ -348,8 +352,11 @@ pub struct StreamWriter<W: Write> {
     inner: W,
     chunks: Chunks,
     chunk_len: usize,
-    /// The plaintext of the chunk being filled.
+    /// The plaintext of the chunks being filled: up to `batch` chunks, sealed together on
+    /// several threads.
     buf: Zeroizing<Vec<u8>>,
+    batch: usize,
+    /// The index of the first chunk in `buf`.
     index: u32,
     failed: bool,
 }
@@ -381,11 +388,13 @@ impl<W: Write> StreamWriter<W> {
             .write_all(&header.to_bytes())
             .map_err(StoreError::StreamIo)?;
         let chunk_len = header.chunk_len();
+        let batch = chunks_per_batch(chunk_len);
         Ok(StreamWriter {
             inner,
             chunks,
             chunk_len,
-            buf: Zeroizing::new(Vec::with_capacity(chunk_len)),
+            buf: Zeroizing::new(Vec::with_capacity(chunk_len.saturating_mul(batch))),
+            batch,
             index: 0,
             failed: false,
         })
@@ -411,19 +420,73 @@ impl<W: Write> StreamWriter<W> {
         Ok(())
     }
 
+    /// Seal and write the buffered chunks; the last of them is the stream's final chunk if
+    /// `last` (then there is always one, possibly empty).
     fn seal_buffered(&mut self, last: bool) -> io::Result<()> {
-        // Until the chunk is written the stream is incomplete; a failure below leaves it so.
+        // Until the chunks are written the stream is incomplete; a failure below leaves it so.
         self.failed = true;
-        let tag = self
-            .chunks
-            .seal(self.index, last, self.buf.as_mut_slice())
-            .map_err(into_io)?;
-        self.inner.write_all(&self.buf)?;
-        self.inner.write_all(&tag)?;
+        let pieces = self.buf.len().div_ceil(self.chunk_len).max(1);
+        let count = u32::try_from(pieces).map_err(|_| into_io(too_many_chunks()))?;
+        // Every chunk but the final one needs a successor with a number.
+        let end = self
+            .index
+            .checked_add(count - u32::from(last))
+            .ok_or_else(|| into_io(too_many_chunks()))?;
+        let tags = seal_chunks(
+            &self.chunks,
+            self.index,
+            last,
+            self.chunk_len,
+            self.buf.as_mut_slice(),
+        )
+        .map_err(into_io)?;
+        let sealed = self.buf.chunks(self.chunk_len).chain(
+            // An empty final chunk has no plaintext piece.
+            self.buf.is_empty().then_some(&[][..]),
+        );
+        for (body, tag) in sealed.zip(&tags) {
+            self.inner.write_all(body)?;
+            self.inner.write_all(tag)?;
+        }
         self.buf.clear();
+        self.index = end;
         self.failed = false;
         Ok(())
     }
+}
+
+/// How many chunks a writer seals at once: enough for every core to have a few, within about
+/// 4 MiB of plaintext.
+fn chunks_per_batch(chunk_len: usize) -> usize {
+    (BATCH_BYTES / chunk_len.max(1)).clamp(1, MAX_BATCH_CHUNKS)
+}
+
+/// Seal the chunks of `body` (pieces of `chunk_len`, the first numbered `first`; the last one
+/// final if `last`), spread over the available cores. Returns their tags in order.
+fn seal_chunks(
+    chunks: &Chunks,
+    first: u32,
+    last: bool,
+    chunk_len: usize,
+    body: &mut [u8],
+) -> Result<Vec<Tag>> {
+    let pieces: Vec<&mut [u8]> = if body.is_empty() {
+        vec![body]
+    } else {
+        body.chunks_mut(chunk_len).collect()
+    };
+    let count = pieces.len();
+    in_parallel(pieces, |position, piece| {
+        let index = first.saturating_add(u32::try_from(position).unwrap_or(u32::MAX));
+        chunks.seal(index, last && position + 1 == count, piece)
+    })
+    .into_iter()
+    .collect()
+}
+
+/// How many threads seal or open a batch of chunks: one per core, at most four.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 impl<W: Write> Write for StreamWriter<W> {
@@ -432,17 +495,12 @@ impl<W: Write> Write for StreamWriter<W> {
         if data.is_empty() {
             return Ok(0);
         }
-        if self.buf.len() >= self.chunk_len {
-            // More plaintext follows, so the full chunk is not the final one; its successor
-            // must still have a number.
-            let next = self
-                .index
-                .checked_add(1)
-                .ok_or_else(|| into_io(too_many_chunks()))?;
+        let capacity = self.chunk_len.saturating_mul(self.batch);
+        if self.buf.len() >= capacity {
+            // More plaintext follows, so none of the full chunks is the final one.
             self.seal_buffered(false)?;
-            self.index = next;
         }
-        let room = self.chunk_len.saturating_sub(self.buf.len());
+        let room = capacity.saturating_sub(self.buf.len());
         let taken = data.get(..room.min(data.len())).unwrap_or_default();
         self.buf.extend_from_slice(taken);
         Ok(taken.len())
@@ -466,14 +524,17 @@ impl<W: Write> Write for StreamWriter<W> {
 pub struct StreamReader<R: Read> {
     inner: R,
     chunks: Chunks,
-    /// One sealed chunk: ciphertext and tag; after opening, the plaintext it holds.
+    sealed_len: usize,
+    /// Up to a batch of sealed chunks (ciphertext and tag each), opened together on several
+    /// threads; after opening, their plaintext sits where their ciphertext was.
     buf: Zeroizing<Vec<u8>>,
-    /// A byte read past a full chunk to learn that the input goes on.
+    /// A byte read past a full batch to learn that the input goes on.
     lookahead: Option<u8>,
-    /// Authenticated plaintext in `buf` not yet read: `released..available`.
-    released: usize,
-    available: usize,
+    /// Authenticated plaintext not yet read: these ranges of `buf`, in order.
+    ready: std::collections::VecDeque<std::ops::Range<usize>>,
+    /// The index of the next chunk to read from the input.
     index: u32,
+    /// What to report once `ready` is read: the end, or why the stream stops.
     state: ReadState,
 }
 
@@ -502,21 +563,24 @@ impl<R: Read> StreamReader<R> {
     /// # Errors
     /// A crypto error only if the key cannot be bound to the header's algorithm.
     pub fn new(key: &SecretKey, header: &StreamHeader, inner: R) -> Result<Self> {
+        let sealed_len = header.chunk_len().saturating_add(TAG_LEN);
+        let batch = chunks_per_batch(header.chunk_len());
         Ok(StreamReader {
             inner,
             chunks: Chunks::new(key, header)?,
-            buf: Zeroizing::new(vec![0u8; header.chunk_len().saturating_add(TAG_LEN)]),
+            sealed_len,
+            buf: Zeroizing::new(vec![0u8; sealed_len.saturating_mul(batch)]),
             lookahead: None,
-            released: 0,
-            available: 0,
+            ready: std::collections::VecDeque::new(),
             index: 0,
             state: ReadState::Reading,
         })
     }
 
-    /// Read, authenticate and decrypt the next chunk into `buf`.
-    fn next_chunk(&mut self) -> Result<()> {
-        let sealed_len = self.buf.len();
+    /// Read the next batch of chunks, authenticate and decrypt them, and queue the plaintext of
+    /// every chunk before the first that fails; the state says how the stream goes on.
+    fn next_batch(&mut self) -> Result<()> {
+        let capacity = self.buf.len();
         let mut filled = 0;
         if let (Some(byte), Some(first)) = (self.lookahead.take(), self.buf.first_mut()) {
             *first = byte;
@@ -525,7 +589,8 @@ impl<R: Read> StreamReader<R> {
         if let Some(rest) = self.buf.get_mut(filled..) {
             filled += read_full(&mut self.inner, rest).map_err(StoreError::StreamIo)?;
         }
-        let last = if filled < sealed_len {
+        // The final chunk is the one the input ends right after.
+        let ends = if filled < capacity {
             true
         } else {
             let mut next = [0u8; 1];
@@ -533,24 +598,47 @@ impl<R: Read> StreamReader<R> {
             self.lookahead = (more == 1).then_some(next[0]);
             more == 0
         };
-        if filled < TAG_LEN {
+        let sealed = self.buf.get_mut(..filled).unwrap_or_default();
+        let pieces: Vec<&mut [u8]> = sealed.chunks_mut(self.sealed_len).collect();
+        let count = pieces.len();
+        if count == 0 {
+            // The input ended without a final chunk.
             return Err(StoreError::StreamTruncated);
         }
-        if !last && self.index == u32::MAX {
+        let first = self.index;
+        let last_index = u32::try_from(count - 1)
+            .ok()
+            .and_then(|offset| first.checked_add(offset))
+            .ok_or_else(too_many_chunks)?;
+        if !ends && last_index == u32::MAX {
             return Err(too_many_chunks());
         }
-        let body_len = filled - TAG_LEN;
-        let sealed = self.buf.get_mut(..filled).unwrap_or_default();
-        let (body, tag) = sealed.split_at_mut(body_len);
-        self.chunks.open(self.index, last, body, tag)?;
-        self.released = 0;
-        self.available = body_len;
-        if last {
-            self.state = ReadState::Done;
-        } else {
-            self.index += 1;
-        }
+        let opened = open_chunks(&self.chunks, first, ends, pieces);
+        self.queue(&opened);
+        self.state = match opened.iter().position(Result::is_err) {
+            // A final piece too short to hold a tag: the stream was cut.
+            Some(failed) if failed + 1 == count && filled - failed * self.sealed_len < TAG_LEN => {
+                ReadState::Truncated
+            }
+            Some(failed) => {
+                ReadState::Rejected(first.saturating_add(u32::try_from(failed).unwrap_or(u32::MAX)))
+            }
+            None if ends => ReadState::Done,
+            None => {
+                self.index = last_index + 1;
+                ReadState::Reading
+            }
+        };
         Ok(())
+    }
+
+    /// Queue the plaintext of the chunks opened, up to the first that failed.
+    fn queue(&mut self, opened: &[Result<usize>]) {
+        for (position, body_len) in opened.iter().enumerate() {
+            let Ok(body_len) = body_len else { break };
+            let start = position * self.sealed_len;
+            self.ready.push_back(start..start + body_len);
+        }
     }
 
     fn failure(&self) -> Option<io::Error> {
@@ -565,22 +653,103 @@ impl<R: Read> StreamReader<R> {
     }
 }
 
+/// Open the sealed chunks `pieces` (the first numbered `first`; the last one final if `last`)
+/// in place, spread over the available cores. Each result is the chunk's plaintext length, or
+/// the error that chunk failed with. Only a piece too short to hold a tag is not opened (it
+/// counts as failed).
+fn open_chunks(
+    chunks: &Chunks,
+    first: u32,
+    last: bool,
+    pieces: Vec<&mut [u8]>,
+) -> Vec<Result<usize>> {
+    let count = pieces.len();
+    let open_one = |position: usize, piece: &mut [u8]| -> Result<usize> {
+        let index = first.saturating_add(u32::try_from(position).unwrap_or(u32::MAX));
+        let body_len = piece
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(StoreError::StreamTruncated)?;
+        let (body, tag) = piece.split_at_mut(body_len);
+        chunks.open(index, last && position + 1 == count, body, tag)?;
+        Ok(body_len)
+    };
+    in_parallel(pieces, open_one)
+}
+
+/// Apply `work` to each piece with its position, on up to [`worker_threads`] threads; the
+/// results in order.
+fn in_parallel<T: Send>(
+    pieces: Vec<&mut [u8]>,
+    work: impl Fn(usize, &mut [u8]) -> T + Sync,
+) -> Vec<T> {
+    let count = pieces.len();
+    let threads = worker_threads().min(count);
+    if threads <= 1 {
+        return pieces
+            .into_iter()
+            .enumerate()
+            .map(|(position, piece)| work(position, piece))
+            .collect();
+    }
+    let per_thread = count.div_ceil(threads);
+    let mut groups: Vec<Vec<(usize, &mut [u8])>> = Vec::new();
+    for (position, piece) in pieces.into_iter().enumerate() {
+        if position % per_thread == 0 {
+            groups.push(Vec::with_capacity(per_thread));
+        }
+        if let Some(group) = groups.last_mut() {
+            group.push((position, piece));
+        }
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let mut rest = groups.into_iter();
+        let own = rest.next().unwrap_or_default();
+        let spawned: Vec<_> = rest
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .into_iter()
+                        .map(|(position, piece)| work(position, piece))
+                        .collect::<Vec<T>>()
+                })
+            })
+            .collect();
+        let mut results: Vec<T> = own
+            .into_iter()
+            .map(|(position, piece)| work(position, piece))
+            .collect();
+        for handle in spawned {
+            results.extend(
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        results
+    })
+}
+
 impl<R: Read> Read for StreamReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() {
             return Ok(0);
         }
         loop {
-            if self.released < self.available {
-                let ready = self
+            if let Some(range) = self.ready.front_mut() {
+                let n = range.len().min(out.len());
+                let from = self
                     .buf
-                    .get(self.released..self.available)
+                    .get(range.start..range.start + n)
                     .unwrap_or_default();
-                let n = ready.len().min(out.len());
-                if let (Some(to), Some(from)) = (out.get_mut(..n), ready.get(..n)) {
+                if let Some(to) = out.get_mut(..n) {
                     to.copy_from_slice(from);
                 }
-                self.released += n;
+                range.start += n;
+                if range.start >= range.end {
+                    self.ready.pop_front();
+                }
                 return Ok(n);
             }
             if let Some(err) = self.failure() {
@@ -589,16 +758,19 @@ impl<R: Read> Read for StreamReader<R> {
             if self.state == ReadState::Done {
                 return Ok(0);
             }
-            if let Err(err) = self.next_chunk() {
+            if let Err(err) = self.next_batch() {
                 self.state = match err {
                     StoreError::StreamTruncated => ReadState::Truncated,
                     StoreError::StreamChunk { index } => ReadState::Rejected(index),
                     _ => ReadState::Broken,
                 };
-                return Err(match err {
-                    StoreError::StreamIo(io) => io,
-                    other => into_io(other),
-                });
+                // The plaintext of the chunks before the failure is read first.
+                if self.ready.is_empty() {
+                    return Err(match err {
+                        StoreError::StreamIo(io) => io,
+                        other => into_io(other),
+                    });
+                }
             }
         }
     }
@@ -663,6 +835,76 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The writer seals chunks in batches on several threads; the bytes are those of sealing
+    /// each chunk in turn, for streams shorter than, equal to and longer than a batch.
+    #[test]
+    fn batches_seal_exactly_what_chunk_by_chunk_sealing_does() {
+        let chunk = MIN_CHUNK_SIZE as usize;
+        let batch = chunks_per_batch(chunk) * chunk;
+        assert!(chunks_per_batch(chunk) > 1);
+        let key = secret();
+        let header = header(Algorithm::XChaCha20Poly1305);
+        let chunks = Chunks::new(&key, &header).unwrap();
+        for len in [batch - 1, batch, batch + 1, 2 * batch + chunk + 5] {
+            let plaintext = data(len);
+            let mut expected = header.to_bytes();
+            let pieces: Vec<&[u8]> = plaintext.chunks(chunk).collect();
+            for (index, piece) in pieces.iter().enumerate() {
+                let mut body = piece.to_vec();
+                let last = index + 1 == pieces.len();
+                let tag = chunks.seal(index as u32, last, &mut body).unwrap();
+                expected.extend_from_slice(&body);
+                expected.extend_from_slice(tag.as_ref());
+            }
+            assert_eq!(seal(&key, &header, &plaintext), expected, "{len}");
+            assert_eq!(open(&key, &expected).unwrap(), plaintext, "{len}");
+        }
+    }
+
+    /// Chunks are opened a batch at a time on several threads; damage in a later batch still
+    /// releases exactly the chunks before it and names the chunk.
+    #[test]
+    fn damage_in_a_later_batch_releases_what_precedes_it() {
+        let chunk = MIN_CHUNK_SIZE as usize;
+        let per_batch = chunks_per_batch(chunk);
+        let key = secret();
+        let header = header(Algorithm::XChaCha20Poly1305);
+        let plaintext = data((2 * per_batch + 6) * chunk + 5);
+        let sealed = seal(&key, &header, &plaintext);
+        let start = header.to_bytes().len();
+        let sealed_chunk = chunk + TAG_LEN;
+        let read_all = |bytes: &[u8]| {
+            let mut input = bytes;
+            let header = StreamHeader::read_from(&mut input).unwrap();
+            let mut reader = StreamReader::new(&key, &header, input).unwrap();
+            let mut out = Vec::new();
+            let err = reader.read_to_end(&mut out).err();
+            (out, err.map(StoreError::from_stream_io))
+        };
+        let (out, err) = read_all(&sealed);
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(out, plaintext);
+        let damaged_chunk = per_batch + 3;
+        let mut damaged = sealed.clone();
+        damaged[start + damaged_chunk * sealed_chunk + 10] ^= 1;
+        let (out, err) = read_all(&damaged);
+        assert_eq!(out, plaintext[..damaged_chunk * chunk]);
+        assert!(
+            matches!(err, Some(StoreError::StreamChunk { index }) if index as usize == damaged_chunk),
+            "{err:?}"
+        );
+        // Cut exactly after a batch: its last chunk was not sealed as final.
+        let (out, err) = read_all(&sealed[..start + per_batch * sealed_chunk]);
+        assert_eq!(out, plaintext[..(per_batch - 1) * chunk]);
+        assert!(
+            matches!(err, Some(StoreError::StreamChunk { index }) if index as usize == per_batch - 1),
+            "{err:?}"
+        );
+        // Cut inside the tag of a chunk of the second batch.
+        let (_, err) = read_all(&sealed[..start + (per_batch + 1) * sealed_chunk + 3]);
+        assert!(matches!(err, Some(StoreError::StreamTruncated)), "{err:?}");
     }
 
     /// Writes of any size, including ones that straddle chunk boundaries, seal the same bytes.
