@@ -16,7 +16,7 @@ use crate::exit::{Code, Failure};
 
 /// Where a command reads its data.
 pub(crate) struct Input {
-    reader: BufReader<Box<dyn Read>>,
+    reader: BufReader<Box<dyn Read + Send>>,
     len: Option<u64>,
     name: String,
 }
@@ -57,7 +57,7 @@ impl Input {
     }
 
     /// The buffered reader.
-    pub(crate) fn reader(&mut self) -> &mut BufReader<Box<dyn Read>> {
+    pub(crate) fn reader(&mut self) -> &mut BufReader<Box<dyn Read + Send>> {
         &mut self.reader
     }
 
@@ -263,4 +263,96 @@ impl Write for Output {
                 .map_err(|err| naming(err, file.get_ref().path())),
         }
     }
+}
+
+/// How much a [`WriteBehind`] gathers before handing it to its writing thread.
+const WRITE_BEHIND_BLOCK: usize = 1 << 20;
+/// Blocks a [`WriteBehind`] may have handed over and not yet written.
+const WRITE_BEHIND_DEPTH: usize = 8;
+
+/// A writer whose bytes reach the real output on another thread, so whatever produces them
+/// (sealing a stream's chunks) goes on while earlier bytes are written. Made by
+/// [`write_behind`]. Its buffers are not wiped: give it ciphertext, never plaintext.
+pub(crate) struct WriteBehind {
+    block: Vec<u8>,
+    full: std::sync::mpsc::SyncSender<Vec<u8>>,
+    empty: std::sync::mpsc::Receiver<Vec<u8>>,
+}
+
+impl WriteBehind {
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        if self.block.is_empty() {
+            return Ok(());
+        }
+        // A block the writing thread has finished with, or a new one while none is back yet
+        // (the handing over below waits once `WRITE_BEHIND_DEPTH` blocks are queued).
+        let next = self
+            .empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(WRITE_BEHIND_BLOCK));
+        let block = std::mem::replace(&mut self.block, next);
+        self.full.send(block).map_err(|_| writer_stopped())
+    }
+}
+
+/// The writing thread ended early; its own error is reported when it is joined.
+fn writer_stopped() -> std::io::Error {
+    std::io::Error::other("the output stopped taking data")
+}
+
+impl Write for WriteBehind {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let room = WRITE_BEHIND_BLOCK.saturating_sub(self.block.len());
+        let taken = buf.get(..room.min(buf.len())).unwrap_or_default();
+        self.block.extend_from_slice(taken);
+        if self.block.len() >= WRITE_BEHIND_BLOCK {
+            self.hand_over()?;
+        }
+        Ok(taken.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.hand_over()
+    }
+}
+
+/// Run `produce` with a [`WriteBehind`] feeding `output` from a thread of its own; everything
+/// produced is written (and `output` flushed) before this returns. An error of the writing
+/// thread comes first, since a failure to produce may only be its consequence.
+///
+/// # Errors
+/// `output`'s I/O errors, with `writing` saying what was being written; `produce`'s errors.
+pub(crate) fn write_behind<T>(
+    output: &mut (impl Write + Send),
+    writing: &str,
+    produce: impl FnOnce(&mut WriteBehind) -> Result<T>,
+) -> Result<T> {
+    std::thread::scope(|scope| {
+        let (full, received) = std::sync::mpsc::sync_channel::<Vec<u8>>(WRITE_BEHIND_DEPTH);
+        let (returned, empty) = std::sync::mpsc::sync_channel(WRITE_BEHIND_DEPTH + 2);
+        let writer = scope.spawn(move || -> std::io::Result<()> {
+            for mut block in received {
+                output.write_all(&block)?;
+                block.clear();
+                // The producer may be gone; the block is then dropped.
+                let _ = returned.send(block);
+            }
+            output.flush()
+        });
+        let mut behind = WriteBehind {
+            block: Vec::with_capacity(WRITE_BEHIND_BLOCK),
+            full,
+            empty,
+        };
+        let produced = produce(&mut behind).and_then(|value| {
+            behind.hand_over().map_err(anyhow::Error::new)?;
+            Ok(value)
+        });
+        drop(behind);
+        let written = writer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        written.with_context(|| writing.to_owned())?;
+        produced
+    })
 }

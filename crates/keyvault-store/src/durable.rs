@@ -51,7 +51,7 @@ pub enum Overwrite {
 }
 
 /// How much a [`NewFile`] takes between two requests to write it out early.
-pub const EARLY_SYNC_BYTES: u64 = 64 << 20;
+pub const EARLY_SYNC_BYTES: u64 = 16 << 20;
 
 /// A file being written under a temporary name beside its destination.
 #[derive(Debug)]

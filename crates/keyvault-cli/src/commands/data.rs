@@ -18,7 +18,7 @@ use crate::args::{
 };
 use crate::context::Context;
 use crate::exit::{Code, Failure};
-use crate::io::{Input, Output};
+use crate::io::{Input, Output, write_behind};
 use crate::log;
 use crate::output::is_terminal_safe;
 use crate::progress::Progress;
@@ -27,6 +27,8 @@ use crate::progress::Progress;
 const MAX_MAC_INPUT: usize = MAX_PLAINTEXT_LEN;
 /// Bytes moved per step when copying to or from a stream (and shown by the progress bar).
 const COPY_BLOCK: usize = 256 * 1024;
+/// Blocks read ahead of the copy (see `copy_stream`).
+const READ_AHEAD_BLOCKS: usize = 16;
 
 fn aad(text: Option<&String>) -> &[u8] {
     text.map_or(&[], |text| text.as_bytes())
@@ -187,19 +189,24 @@ fn encrypt_stream(
         args.key
     );
     let mut progress = Progress::bytes(input.len(), "encrypting");
-    let mut writer = StreamWriter::new(&data_key.plaintext, &header, &mut output)
-        .context("cannot write the encrypted output")?;
-    drop(data_key.plaintext);
-    let plaintext_len = copy_stream(
-        input.reader(),
-        &mut writer,
-        &mut progress,
-        "cannot read the input",
-        "cannot write the encrypted output",
-    )?;
-    writer
-        .finish()
-        .map_err(|err| stream_failure(err, "cannot write the encrypted output"))?;
+    const WRITING: &str = "cannot write the encrypted output";
+    // The ciphertext is written on another thread while the next chunks are sealed.
+    let plaintext_len = write_behind(&mut output, WRITING, |behind| {
+        let mut writer =
+            StreamWriter::new(&data_key.plaintext, &header, behind).context(WRITING)?;
+        drop(data_key.plaintext);
+        let plaintext_len = copy_stream(
+            input.reader(),
+            &mut writer,
+            &mut progress,
+            "cannot read the input",
+            WRITING,
+        )?;
+        writer
+            .finish()
+            .map_err(|err| stream_failure(err, WRITING))?;
+        Ok(plaintext_len)
+    })?;
     progress.finish();
     let written = header.sealed_len(plaintext_len);
     summary(
@@ -214,33 +221,75 @@ fn encrypt_stream(
 }
 
 /// Copy `input` to `output` (either may be a stream adapter), telling `progress` each block;
-/// returns the bytes copied. A stream's failure (a chunk that does not authenticate, a
-/// truncated stream) keeps its typed error; other I/O errors say which side failed.
+/// returns the bytes copied. `input` is read on a thread of its own, a few blocks ahead, so
+/// reading (and, for a stream being decrypted, opening its chunks) goes on while `output`
+/// writes (or seals) what came before. A stream's failure (a chunk that does not
+/// authenticate, a truncated stream) keeps its typed error; other I/O errors say which side
+/// failed.
 fn copy_stream(
-    input: &mut impl Read,
+    input: &mut (impl Read + Send),
     output: &mut impl Write,
     progress: &mut Progress,
     reading: &str,
     writing: &str,
 ) -> Result<u64> {
-    let mut block = Zeroizing::new(vec![0u8; COPY_BLOCK]);
-    let mut total: u64 = 0;
+    std::thread::scope(|scope| {
+        let (filled, received) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS);
+        let (returned, empty) = std::sync::mpsc::sync_channel(READ_AHEAD_BLOCKS + 1);
+        for _ in 0..=READ_AHEAD_BLOCKS {
+            // Cannot fail: the channel has room for every block and its receiver is here.
+            let _ = returned.send(Zeroizing::new(Vec::with_capacity(COPY_BLOCK)));
+        }
+        scope.spawn(move || {
+            // Ends when the input does, on an error, or when the copy stops taking blocks.
+            for mut block in empty {
+                match read_block(input, &mut block) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        if filled.send(Ok(block)).is_err() {
+                            break;
+                        }
+                    }
+                    Err(err) => {
+                        let _ = filled.send(Err(err));
+                        break;
+                    }
+                }
+            }
+        });
+        let mut total: u64 = 0;
+        for block in received {
+            let block: Zeroizing<Vec<u8>> = block.map_err(|err| stream_failure(err, reading))?;
+            output
+                .write_all(&block)
+                .map_err(|err| stream_failure(err, writing))?;
+            let n = block.len() as u64;
+            total = total.saturating_add(n);
+            progress.advance(n);
+            // The reader may have stopped already; the block is then simply dropped (wiped).
+            let _ = returned.send(block);
+        }
+        output.flush().map_err(|err| stream_failure(err, writing))?;
+        Ok(total)
+    })
+}
+
+/// Fill `block` with the next bytes of `input` (up to [`COPY_BLOCK`]); 0 at the end.
+fn read_block(input: &mut impl Read, block: &mut Zeroizing<Vec<u8>>) -> std::io::Result<usize> {
+    block.resize(COPY_BLOCK, 0);
     loop {
-        let n = match input.read(&mut block) {
-            Ok(0) => break,
-            Ok(n) => n,
+        match input.read(block) {
             Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(stream_failure(err, reading)),
-        };
-        output
-            .write_all(block.get(..n).unwrap_or_default())
-            .map_err(|err| stream_failure(err, writing))?;
-        let n = n as u64;
-        total = total.saturating_add(n);
-        progress.advance(n);
+            Ok(n) => {
+                block.truncate(n);
+                return Ok(n);
+            }
+            Err(err) => {
+                block.clear();
+                return Err(err);
+            }
+        }
     }
-    output.flush().map_err(|err| stream_failure(err, writing))?;
-    Ok(total)
 }
 
 /// An I/O error from copying a stream: the stream's own failure as its typed error (exit code
@@ -286,7 +335,7 @@ fn summary(
 }
 
 /// The rest of a stream after its first bytes were read to tell what the input is.
-type ChunkReader<'a> = Chain<Cursor<Vec<u8>>, &'a mut BufReader<Box<dyn Read>>>;
+type ChunkReader<'a> = Chain<Cursor<Vec<u8>>, &'a mut BufReader<Box<dyn Read + Send>>>;
 
 /// A ciphertext as read from the input: an envelope in memory, or a stream being read.
 enum Ciphertext<'a> {
