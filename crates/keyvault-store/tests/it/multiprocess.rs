@@ -13,14 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use crate::common::is_usage_limit;
+use crate::common::{is_state_denial, is_usage_limit};
 use keyvault_core::envelope::Envelope;
 use keyvault_core::{
-    AuditOperation, AuditRecord, Denial, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, Outcome,
-    Transition,
+    AuditOperation, AuditRecord, KeyAlgorithm, KeyName, KeyPolicy, KeyVersion, Outcome, Transition,
 };
 use keyvault_crypto::Argon2Params;
-use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, StoreError, VaultOptions};
+use keyvault_store::{AuditCommit, AuditFilter, FileVault, NewKey, VaultOptions};
 use keyvault_test_support::child::{child_command, child_spec, test_path};
 use keyvault_test_support::{Rng, seed};
 
@@ -501,16 +500,7 @@ fn a_change_in_another_process_is_seen_at_the_next_use() {
     assert_eq!(metadata.latest_version().get(), 2);
     assert_eq!(metadata.state().kind().as_str(), "revoked");
     let refused = vault.encrypt(&key, b"after", b"").unwrap_err();
-    assert!(
-        matches!(
-            refused,
-            StoreError::Core(keyvault_core::Error::Denied {
-                denial: Denial::KeyState { .. },
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
+    assert!(is_state_denial(&refused), "{refused:?}");
     vault.verify_audit().unwrap();
 }
 
@@ -566,16 +556,7 @@ fn a_revocation_in_another_process_races_encryption_and_always_wins() {
                     raced += 1;
                 }
                 Err(err) => {
-                    assert!(
-                        matches!(
-                            err,
-                            StoreError::Core(keyvault_core::Error::Denied {
-                                denial: Denial::KeyState { .. },
-                                ..
-                            })
-                        ),
-                        "{key}: {err:?}"
-                    );
+                    assert!(is_state_denial(&err), "{key}: {err:?}");
                     break;
                 }
             }
@@ -615,13 +596,7 @@ fn a_process_sees_its_own_rotation_and_revocation() {
     vault.transition(&key, Transition::Revoke).unwrap();
     let refused = vault.encrypt(&key, b"after revoke", b"");
     assert!(
-        matches!(
-            refused,
-            Err(StoreError::Core(keyvault_core::Error::Denied {
-                denial: keyvault_core::Denial::KeyState { .. },
-                ..
-            }))
-        ),
+        refused.as_ref().is_err_and(is_state_denial),
         "a revoked key encrypted: {refused:?}"
     );
 }

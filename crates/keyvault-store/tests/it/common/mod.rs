@@ -238,6 +238,18 @@ pub fn is_usage_limit(err: &StoreError) -> bool {
     )
 }
 
+/// Whether `err` is the refusal of a key whose lifecycle state forbids the use (revoked,
+/// disabled, ...).
+pub fn is_state_denial(err: &StoreError) -> bool {
+    matches!(
+        err,
+        StoreError::Core(keyvault_core::Error::Denied {
+            denial: keyvault_core::Denial::KeyState { .. },
+            ..
+        })
+    )
+}
+
 /// Grouped audit commits that never fire on their own: only an explicit flush (or a
 /// management change, lock or drop) commits.
 pub const GROUPED_MANUAL: AuditCommit = AuditCommit::Grouped {
