@@ -38,7 +38,9 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 
-use keyvault_crypto::{AeadKey, Algorithm, SecretKey, TAG_LEN, Tag, Zeroizing, hazmat};
+use keyvault_crypto::{
+    AeadKey, Algorithm, SecretBytes, SecretKey, TAG_LEN, Tag, Zeroizing, hazmat,
+};
 
 use crate::error::{Result, StoreError};
 
@@ -527,7 +529,7 @@ pub struct StreamReader<R: Read> {
     sealed_len: usize,
     /// Up to a batch of sealed chunks (ciphertext and tag each), opened together on several
     /// threads; after opening, their plaintext sits where their ciphertext was.
-    buf: Zeroizing<Vec<u8>>,
+    buf: SecretBytes,
     /// A byte read past a full batch to learn that the input goes on.
     lookahead: Option<u8>,
     /// Authenticated plaintext not yet read: these ranges of `buf`, in order.
@@ -569,7 +571,7 @@ impl<R: Read> StreamReader<R> {
             inner,
             chunks: Chunks::new(key, header)?,
             sealed_len,
-            buf: Zeroizing::new(vec![0u8; sealed_len.saturating_mul(batch)]),
+            buf: SecretBytes::new(vec![0u8; sealed_len.saturating_mul(batch)]),
             lookahead: None,
             ready: std::collections::VecDeque::new(),
             index: 0,
