@@ -126,6 +126,7 @@ impl Step {
             }
             Self::Publish => {
                 forget_local_packages(&plan.members, &new)?;
+                forget_earlier_packaging(root)?;
                 // Packages every publishable crate; the crates not yet on crates.io are served
                 // to each other's verify builds from a local overlay. `publish = false` crates
                 // are left out.
@@ -561,6 +562,24 @@ fn forget_local_packages(members: &BTreeSet<String>, version: &str) -> Result<()
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// Earlier dry runs leave their packages and verify builds under `<target>/package`. A verify
+/// build takes a compiled crate of the same name and version from there as it is (crates from a
+/// registry are never rebuilt), which would test this release against an earlier one's code.
+fn forget_earlier_packaging(root: &Path) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    let packaging = target.join("package");
+    if packaging.is_dir() {
+        std::fs::remove_dir_all(&packaging)
+            .with_context(|| format!("removing {}", packaging.display()))?;
+        println!(
+            "   removed {} (left by an earlier dry run)",
+            packaging.display()
+        );
     }
     Ok(())
 }
