@@ -15,7 +15,7 @@ use keyvault_backup::{ExportKey, BackupKey, ExportedKey, VaultBackup};
 use keyvault_crypto::kdf::derive_subkey;
 use keyvault_crypto::mac::{MAC_LEN, hmac_sha256};
 use keyvault_crypto::password::derive_key;
-use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretKey, Zeroizing};
+use keyvault_crypto::{AeadKey, Algorithm, Argon2Params, SecretBytes, SecretKey};
 
 /// The golden files of the repository, compiled in so a target never depends on its working
 /// directory.
@@ -128,13 +128,13 @@ impl BackupTemplate {
     }
 
     /// The golden file's payload: decrypted and, if it was compressed, decompressed.
-    pub fn payload(&self) -> Zeroizing<Vec<u8>> {
+    pub fn payload(&self) -> SecretBytes {
         let body = self
             .encrypt
             .open(self.file.encrypted_data(), &self.header)
             .expect("golden backup decrypts");
         if self.file.metadata().compressed {
-            Zeroizing::new(zstd::stream::decode_all(&body[..]).expect("golden payload inflates"))
+            SecretBytes::new(zstd::stream::decode_all(&body[..]).expect("golden payload inflates"))
         } else {
             body
         }
