@@ -126,27 +126,12 @@ impl Step {
             }
             Self::Publish => {
                 forget_local_packages(&plan.members, &new)?;
-                let packaging = forget_earlier_packaging(root)?;
+                forget_earlier_packaging(root)?;
                 // Packages every publishable crate; the crates not yet on crates.io are served
                 // to each other's verify builds from a local overlay. `publish = false` crates
-                // are left out. The verify builds get a target directory of their own, emptied
-                // above: in the shared one they would reuse an earlier dry run's build of a
-                // crate at the same version (crates from a registry are never rebuilt).
-                let verify = packaging.join("verify");
-                let publish = [
-                    "publish",
-                    "--workspace",
-                    "--dry-run",
-                    "--locked",
-                    "--allow-dirty",
-                ];
-                let target_dir = [std::ffi::OsStr::new("--target-dir"), verify.as_os_str()];
-                let args: Vec<&std::ffi::OsStr> = publish
-                    .iter()
-                    .map(std::ffi::OsStr::new)
-                    .chain(target_dir)
-                    .collect();
-                run_cargo(root, &args)
+                // are left out.
+                let publish = ["publish", "--workspace", "--dry-run", "--locked"];
+                run_cargo(root, &[&publish[..], &["--allow-dirty"]].concat())
             }
         }
     }
@@ -581,9 +566,10 @@ fn forget_local_packages(members: &BTreeSet<String>, version: &str) -> Result<()
     Ok(())
 }
 
-/// Earlier dry runs leave their packages and verify builds under `<target>/package`: remove
-/// them, and return that directory (where this dry run's go).
-fn forget_earlier_packaging(root: &Path) -> Result<PathBuf> {
+/// Earlier dry runs leave their packages and verify builds under `<target>/package`. A verify
+/// build takes a compiled crate of the same name and version from there as it is (crates from a
+/// registry are never rebuilt), which would test this release against an earlier one's code.
+fn forget_earlier_packaging(root: &Path) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), |dir| root.join(dir));
     let packaging = target.join("package");
@@ -595,7 +581,7 @@ fn forget_earlier_packaging(root: &Path) -> Result<PathBuf> {
             packaging.display()
         );
     }
-    Ok(packaging)
+    Ok(())
 }
 
 /// Commits the bumped files and creates the annotated tag.
