@@ -2435,12 +2435,7 @@ fn audit_commit_modes<B: TestBackend>() {
     // Grouped by count: the background writer commits groups while operations go on, and an
     // operation that would leave max_events waiting commits them itself first. Uncommitted are
     // at most those waiting and those of the commit under way: fewer than twice max_events.
-    let counted = B::harness(AuditCommit::Grouped {
-        max_events: 4,
-        max_delay: Duration::from_secs(3600),
-    });
-    let reader = counted.open_another();
-    let key = counted.key("k", KeyAlgorithm::default());
+    let (counted, reader, key) = grouped_with_reader::<B>(4, Duration::from_secs(3600));
     for done in 1..=9 {
         counted.vault.encrypt(&key, b"x", b"").unwrap();
         let waiting = done - committed(&reader, AuditOperation::Encrypt);
@@ -2453,12 +2448,7 @@ fn audit_commit_modes<B: TestBackend>() {
     wait_until_committed(&reader, AuditOperation::Encrypt, 9);
 
     // Grouped by age: an event older than max_delay commits at the next operation.
-    let delayed = B::harness(AuditCommit::Grouped {
-        max_events: 1000,
-        max_delay: Duration::from_secs(3600),
-    });
-    let reader = delayed.open_another();
-    let key = delayed.key("k", KeyAlgorithm::default());
+    let (delayed, reader, key) = grouped_with_reader::<B>(1000, Duration::from_secs(3600));
     delayed.vault.encrypt(&key, b"x", b"").unwrap();
     assert_eq!(committed(&reader, AuditOperation::Encrypt), 0);
     // The age is read from the vault's clock, not the wall clock: no sleeping.
@@ -2471,14 +2461,23 @@ fn audit_commit_modes<B: TestBackend>() {
 
     // An idle vault's writer commits what waits after about max_delay, with no further
     // operation.
-    let idle = B::harness(AuditCommit::Grouped {
-        max_events: 1000,
-        max_delay: Duration::from_millis(20),
-    });
-    let reader = idle.open_another();
-    let key = idle.key("k", KeyAlgorithm::default());
+    let (idle, reader, key) = grouped_with_reader::<B>(1000, Duration::from_millis(20));
     idle.vault.encrypt(&key, b"x", b"").unwrap();
     wait_until_committed(&reader, AuditOperation::Encrypt, 1);
+}
+
+/// A vault with grouped audit, a second handle on it that reads the log, and a key "k".
+fn grouped_with_reader<B: TestBackend>(
+    max_events: usize,
+    max_delay: Duration,
+) -> (Harness<B>, Vault<B>, keyvault_core::KeyName) {
+    let harness = B::harness(AuditCommit::Grouped {
+        max_events,
+        max_delay,
+    });
+    let reader = harness.open_another();
+    let key = harness.key("k", KeyAlgorithm::default());
+    (harness, reader, key)
 }
 
 /// Wait (at most a minute, so a broken writer fails the test rather than hanging it) until at
